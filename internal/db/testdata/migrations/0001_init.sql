@@ -1,0 +1,3 @@
+CREATE TABLE things (id TEXT PRIMARY KEY, n BIGINT NOT NULL)
+-- +step
+CREATE TABLE parts (id TEXT PRIMARY KEY, thing_id TEXT NOT NULL REFERENCES things(id))
