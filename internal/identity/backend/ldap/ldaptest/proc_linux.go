@@ -1,0 +1,10 @@
+package ldaptest
+
+import (
+	"os/exec"
+	"syscall"
+)
+
+func killOnParentExit(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}
