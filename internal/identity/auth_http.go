@@ -16,7 +16,7 @@ func formatTime(t time.Time) string { return t.UTC().Format(timeFormat) }
 func (h *handlers) versionDoc(r *http.Request) map[string]any {
 	return map[string]any{
 		"id": "v3.14", "status": "stable", "updated": "2020-04-07T00:00:00Z",
-		"links": []any{map[string]any{"rel": "self", "href": baseURL(r) + "/v3/"}},
+		"links":       []any{map[string]any{"rel": "self", "href": baseURL(r) + "/v3/"}},
 		"media-types": []any{map[string]any{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}},
 	}
 }

@@ -2,7 +2,9 @@ package identity
 
 import (
 	"encoding/json"
+
 	"fmt"
+	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"strings"
 )
 
@@ -80,3 +82,5 @@ func mergeExtra(dst *map[string]any, patch map[string]any) {
 		(*dst)[k] = v
 	}
 }
+
+func faultKindNotFound(err error) bool { return fault.Is(err, fault.NotFound) }

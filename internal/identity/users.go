@@ -494,6 +494,8 @@ func optionSet(u *User, name string) bool {
 	return b
 }
 
-func ignorePasswordExpiry(u *User) bool   { return optionSet(u, "ignore_password_expiry") }
-func ignoreChangeOnFirstUse(u *User) bool { return optionSet(u, "ignore_change_password_upon_first_use") }
-func ignoreLockout(u *User) bool          { return optionSet(u, "ignore_lockout_failure_attempts") }
+func ignorePasswordExpiry(u *User) bool { return optionSet(u, "ignore_password_expiry") }
+func ignoreChangeOnFirstUse(u *User) bool {
+	return optionSet(u, "ignore_change_password_upon_first_use")
+}
+func ignoreLockout(u *User) bool { return optionSet(u, "ignore_lockout_failure_attempts") }

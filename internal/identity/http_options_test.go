@@ -1,0 +1,5 @@
+package identity
+
+import "github.com/nimbus-cloud/nimbus/internal/httpx"
+
+func httpxOptions() httpx.Options { return httpx.Options{} }
