@@ -1,0 +1,208 @@
+// Package app is the composition root: it builds the services a process
+// runs from the configuration, wires them to the database, the bus and
+// each other, serves their APIs and shuts them down in order.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/nimbus-cloud/nimbus/internal/bus"
+	"github.com/nimbus-cloud/nimbus/internal/config"
+	"github.com/nimbus-cloud/nimbus/internal/db"
+	"github.com/nimbus-cloud/nimbus/internal/httpx"
+	"github.com/nimbus-cloud/nimbus/internal/identity"
+	"github.com/nimbus-cloud/nimbus/internal/identity/backend"
+	"github.com/nimbus-cloud/nimbus/internal/identity/backend/ldap"
+)
+
+// Services lists the services this build can run, in start order.
+var Services = []string{"identity"}
+
+// Options say what Run does besides serving.
+type Options struct {
+	Services  []string // which services; empty = all
+	Bootstrap bool     // nimbus up: bootstrap and write clouds.yaml
+	Log       *slog.Logger
+	// Ready, if set, is called once every API listens.
+	Ready func(endpoints map[string]string)
+}
+
+// Run serves until ctx is done.
+func Run(ctx context.Context, cfg config.Config, o Options) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if len(o.Services) == 0 {
+		o.Services = Services
+	}
+	for _, s := range o.Services {
+		if !slices.Contains(Services, s) {
+			return fmt.Errorf("unknown service %q (this build has %v)", s, Services)
+		}
+	}
+	log := o.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+
+	b, err := bus.Open(ctx, bus.Options{URL: cfg.Bus, DataDir: cfg.Path("nats"), Log: log.With("component", "bus"), Name: "nimbus"})
+	if err != nil {
+		return fmt.Errorf("bus: %w", err)
+	}
+	defer b.Close()
+
+	metrics := httpx.NewMetrics()
+	endpoints := map[string]string{}
+	var servers []*http.Server
+	var closers []func() error
+	defer func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			_ = closers[i]()
+		}
+	}()
+
+	if slices.Contains(o.Services, "identity") {
+		svc, closeID, err := openIdentity(ctx, cfg, b, log.With("service", "identity"))
+		if err != nil {
+			return err
+		}
+		closers = append(closers, closeID)
+		addr := net.JoinHostPort(cfg.ListenHost, strconv.Itoa(cfg.Identity.Port))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("identity: listen on %s: %w", addr, err)
+		}
+		url := "http://" + net.JoinHostPort(cfg.Host(), strconv.Itoa(cfg.Identity.Port))
+		endpoints["identity"] = url + "/v3"
+		if o.Bootstrap {
+			if err := bootstrap(ctx, cfg, svc, endpoints, log); err != nil {
+				ln.Close()
+				return err
+			}
+		}
+		h := svc.Handler(httpx.Options{Log: log.With("service", "identity"), Metrics: metrics})
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		servers = append(servers, srv)
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("identity server stopped", "err", err)
+			}
+		}()
+	}
+
+	if o.Ready != nil {
+		o.Ready(endpoints)
+	}
+	<-ctx.Done()
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, s := range servers {
+		_ = s.Shutdown(shutdownCtx)
+	}
+	return nil
+}
+
+// openIdentity builds the identity service on its database, and keeps the
+// caches of every identity process in step over the bus.
+func openIdentity(ctx context.Context, cfg config.Config, b *bus.Bus, log *slog.Logger) (*identity.Service, func() error, error) {
+	const subject = "identity.invalidate"
+	d, err := db.Open(ctx, cfg.IdentityDB())
+	if err != nil {
+		return nil, nil, fmt.Errorf("identity: %w", err)
+	}
+	svc, err := newIdentity(ctx, cfg, d, log, func() { _ = b.Conn().Publish(subject, nil) })
+	if err != nil {
+		d.Close()
+		return nil, nil, err
+	}
+	sub, err := b.Conn().Subscribe(subject, func(*nats.Msg) { svc.Invalidate() })
+	if err != nil {
+		d.Close()
+		return nil, nil, fmt.Errorf("identity: subscribe to invalidations: %w", err)
+	}
+	return svc, func() error { _ = sub.Unsubscribe(); return d.Close() }, nil
+}
+
+// OpenIdentity opens the identity service without a bus, for one-shot
+// commands such as bootstrap.
+func OpenIdentity(ctx context.Context, cfg config.Config, log *slog.Logger) (*identity.Service, func() error, error) {
+	d, err := db.Open(ctx, cfg.IdentityDB())
+	if err != nil {
+		return nil, nil, fmt.Errorf("identity: %w", err)
+	}
+	svc, err := newIdentity(ctx, cfg, d, log, nil)
+	if err != nil {
+		d.Close()
+		return nil, nil, err
+	}
+	return svc, d.Close, nil
+}
+
+func newIdentity(ctx context.Context, cfg config.Config, d *db.DB, log *slog.Logger, onChange func()) (*identity.Service, error) {
+	return identity.New(ctx, IdentityConfig(cfg), identity.Options{
+		DB: d, Log: log, OnChange: onChange,
+		LDAPDriver: func(c backend.LDAPConfig) (backend.Reader, error) { return ldap.New(c) },
+	})
+}
+
+// IdentityConfig turns the file's identity section into the service's.
+func IdentityConfig(cfg config.Config) identity.Config {
+	ic := cfg.Identity
+	out := identity.DefaultConfig()
+	out.KeysDir = cfg.Path("identity", "fernet-keys")
+	out.MaxActiveKeys = ic.MaxActiveKeys
+	out.TokenExpiration = ic.TokenExpiration
+	out.AllowExpiredWindow = ic.AllowExpiredWindow
+	out.BcryptCost = ic.BcryptCost
+	out.ListLimit = ic.ListLimit
+	out.LockoutFailureAttempts = ic.LockoutFailureAttempts
+	out.LockoutDuration = ic.LockoutDuration
+	out.PasswordExpiresDays = ic.PasswordExpiresDays
+	out.UniqueLastPasswordCount = ic.UniqueLastPasswordCount
+	out.MinimumPasswordAge = ic.MinimumPasswordAge
+	out.PasswordRegex = ic.PasswordRegex
+	out.PasswordRegexDesc = ic.PasswordRegexDesc
+	out.ChangePasswordUponFirst = ic.ChangePasswordUponFirst
+	out.PolicyFile = ic.PolicyFile
+	if len(ic.LDAP) > 0 {
+		out.LDAP = map[string]backend.LDAPConfig{}
+		for name, l := range ic.LDAP {
+			out.LDAP[name] = backend.LDAPConfig{
+				URL: l.URL, User: l.User, Password: l.Password, Suffix: l.Suffix,
+				UserTreeDN: l.UserTreeDN, UserObjectClass: l.UserObjectClass, UserIDAttribute: l.UserIDAttribute,
+				UserNameAttribute: l.UserNameAttribute, UserMailAttribute: l.UserMailAttribute,
+				UserEnabledAttribute: l.UserEnabledAttribute, UserEnabledMask: l.UserEnabledMask,
+				UserEnabledInvert: l.UserEnabledInvert, UserEnabledDefault: l.UserEnabledDefault, UserFilter: l.UserFilter,
+				GroupTreeDN: l.GroupTreeDN, GroupObjectClass: l.GroupObjectClass, GroupIDAttribute: l.GroupIDAttribute,
+				GroupNameAttribute: l.GroupNameAttribute, GroupMemberAttribute: l.GroupMemberAttribute,
+				GroupFilter: l.GroupFilter, QueryScope: l.QueryScope, PageSize: l.PageSize,
+			}
+		}
+	}
+	return out
+}
+
+// newPassword makes a random admin password.
+func newPassword() string {
+	var b [18]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}

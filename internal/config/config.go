@@ -1,0 +1,219 @@
+// Package config holds Nimbus's settings: defaults that run a whole cloud
+// on one machine, a TOML file that overrides them, and NIMBUS_* environment
+// variables that override the file.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is every option. Field tags give the TOML key; the environment
+// variable is NIMBUS_ + section + _ + key in upper case, e.g.
+// NIMBUS_IDENTITY_PORT.
+type Config struct {
+	DataDir    string `toml:"data_dir"`    // where state lives (DATA in ARCHITECTURE.md)
+	ListenHost string `toml:"listen_host"` // address APIs bind to
+	PublicHost string `toml:"public_host"` // host name put in the catalog; default ListenHost
+	Region     string `toml:"region"`      // region of the catalog entries
+	LogLevel   string `toml:"log_level"`   // debug, info, warn, error
+	LogFormat  string `toml:"log_format"`  // text or json
+	Bus        string `toml:"bus"`         // nats:// URL; empty starts an embedded server
+
+	Identity IdentityConfig `toml:"identity"`
+}
+
+// IdentityConfig is the identity service's section.
+type IdentityConfig struct {
+	Port                    int           `toml:"port"`                       // API port (Keystone's 5000)
+	DB                      string        `toml:"db"`                         // postgres:// URL or SQLite path; default DATA/db/identity.sqlite
+	TokenExpiration         time.Duration `toml:"token_expiration"`           // lifetime of a token
+	AllowExpiredWindow      time.Duration `toml:"allow_expired_window"`       // how long ?allow_expired accepts an expired token
+	MaxActiveKeys           int           `toml:"max_active_keys"`            // Fernet keys kept by rotation
+	BcryptCost              int           `toml:"password_hash_rounds"`       // bcrypt cost of new password hashes
+	ListLimit               int           `toml:"list_limit"`                 // truncate lists; 0 = no limit
+	LockoutFailureAttempts  int           `toml:"lockout_failure_attempts"`   // 0 = no lockout
+	LockoutDuration         time.Duration `toml:"lockout_duration"`           // how long a lockout lasts
+	PasswordExpiresDays     int           `toml:"password_expires_days"`      // 0 = passwords never expire
+	UniqueLastPasswordCount int           `toml:"unique_last_password_count"` // history that may not be reused
+	MinimumPasswordAge      time.Duration `toml:"minimum_password_age"`       // before a user may change it again
+	PasswordRegex           string        `toml:"password_regex"`             // new passwords must match
+	PasswordRegexDesc       string        `toml:"password_regex_description"` // shown when they do not
+	ChangePasswordUponFirst bool          `toml:"change_password_upon_first_use"`
+	PolicyFile              string        `toml:"policy_file"` // operator's policy.yaml
+
+	// LDAP maps a domain name to its read-only LDAP settings, like
+	// Keystone's domain-specific keystone.DOMAIN.conf files.
+	LDAP map[string]LDAPDomain `toml:"ldap"`
+}
+
+// LDAPDomain is one LDAP-backed domain (Keystone's [ldap] options).
+type LDAPDomain struct {
+	URL                  string `toml:"url"`
+	User                 string `toml:"user"`
+	Password             string `toml:"password"`
+	Suffix               string `toml:"suffix"`
+	UserTreeDN           string `toml:"user_tree_dn"`
+	UserObjectClass      string `toml:"user_objectclass"`
+	UserIDAttribute      string `toml:"user_id_attribute"`
+	UserNameAttribute    string `toml:"user_name_attribute"`
+	UserMailAttribute    string `toml:"user_mail_attribute"`
+	UserEnabledAttribute string `toml:"user_enabled_attribute"`
+	UserEnabledMask      int    `toml:"user_enabled_mask"`
+	UserEnabledInvert    bool   `toml:"user_enabled_invert"`
+	UserEnabledDefault   string `toml:"user_enabled_default"`
+	UserFilter           string `toml:"user_filter"`
+	GroupTreeDN          string `toml:"group_tree_dn"`
+	GroupObjectClass     string `toml:"group_objectclass"`
+	GroupIDAttribute     string `toml:"group_id_attribute"`
+	GroupNameAttribute   string `toml:"group_name_attribute"`
+	GroupMemberAttribute string `toml:"group_member_attribute"`
+	GroupFilter          string `toml:"group_filter"`
+	QueryScope           string `toml:"query_scope"`
+	PageSize             int    `toml:"page_size"`
+}
+
+// Default runs a whole cloud under dataDir on loopback.
+func Default(dataDir string) Config {
+	return Config{
+		DataDir:    dataDir,
+		ListenHost: "127.0.0.1",
+		Region:     "RegionOne",
+		LogLevel:   "info",
+		LogFormat:  "text",
+		Identity: IdentityConfig{
+			Port:               5000,
+			TokenExpiration:    time.Hour,
+			AllowExpiredWindow: 48 * time.Hour,
+			MaxActiveKeys:      3,
+			BcryptCost:         12,
+			LockoutDuration:    30 * time.Minute,
+		},
+	}
+}
+
+// Load applies the TOML file at path (if not empty) and then the
+// environment to c.
+func (c *Config) Load(path string) error {
+	if path != "" {
+		md, err := toml.DecodeFile(path, c)
+		if err != nil {
+			return fmt.Errorf("read config %s: %w", path, err)
+		}
+		if un := md.Undecoded(); len(un) > 0 {
+			return fmt.Errorf("config %s: unknown option %s", path, un[0])
+		}
+	}
+	return applyEnv(reflect.ValueOf(c).Elem(), "NIMBUS")
+}
+
+// applyEnv sets scalar fields from NIMBUS_<SECTION>_<KEY> variables.
+func applyEnv(v reflect.Value, prefix string) error {
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		key := strings.Split(f.Tag.Get("toml"), ",")[0]
+		if key == "" {
+			continue
+		}
+		name := prefix + "_" + strings.ToUpper(key)
+		fv := v.Field(i)
+		if f.Type.Kind() == reflect.Struct {
+			if err := applyEnv(fv, name); err != nil {
+				return err
+			}
+			continue
+		}
+		s, ok := os.LookupEnv(name)
+		if !ok {
+			continue
+		}
+		if err := setScalar(fv, s); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func setScalar(fv reflect.Value, s string) error {
+	switch {
+	case fv.Type() == reflect.TypeOf(time.Duration(0)):
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		fv.SetInt(int64(d))
+	case fv.Kind() == reflect.String:
+		fv.SetString(s)
+	case fv.Kind() == reflect.Int:
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return err
+		}
+		fv.SetInt(int64(n))
+	case fv.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return err
+		}
+		fv.SetBool(b)
+	default:
+		return errors.New("cannot be set from the environment")
+	}
+	return nil
+}
+
+// Validate rejects bad combinations before anything starts.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		return errors.New("data_dir must be set")
+	}
+	if c.Identity.Port <= 0 || c.Identity.Port > 65535 {
+		return fmt.Errorf("identity.port %d is not a port", c.Identity.Port)
+	}
+	if c.Identity.TokenExpiration < time.Minute {
+		return errors.New("identity.token_expiration must be at least 1m")
+	}
+	if c.Identity.MaxActiveKeys < 2 {
+		return errors.New("identity.max_active_keys must be at least 2")
+	}
+	if c.Identity.BcryptCost < 4 || c.Identity.BcryptCost > 31 {
+		return errors.New("identity.password_hash_rounds must be between 4 and 31")
+	}
+	if c.Bus != "" && !strings.HasPrefix(c.Bus, "nats://") && !strings.HasPrefix(c.Bus, "tls://") {
+		return fmt.Errorf("bus %q must be a nats:// URL", c.Bus)
+	}
+	return nil
+}
+
+// Path returns a path under the data directory.
+func (c *Config) Path(elem ...string) string {
+	return filepath.Join(append([]string{c.DataDir}, elem...)...)
+}
+
+// IdentityDB is the identity database DSN.
+func (c *Config) IdentityDB() string {
+	if c.Identity.DB != "" {
+		return c.Identity.DB
+	}
+	return c.Path("db", "identity.sqlite")
+}
+
+// Host is the host name clients should use.
+func (c *Config) Host() string {
+	if c.PublicHost != "" {
+		return c.PublicHost
+	}
+	if c.ListenHost == "0.0.0.0" || c.ListenHost == "" || c.ListenHost == "::" {
+		return "127.0.0.1"
+	}
+	return c.ListenHost
+}
