@@ -91,7 +91,7 @@ func version() string {
 
 // common are the flags every command shares.
 type common struct {
-	dataDir, configFile, logLevel string
+	dataDir, configFile, logLevel, db, bus string
 }
 
 func newFlags(name, summary string, stderr io.Writer) (*flag.FlagSet, *common) {
@@ -101,6 +101,8 @@ func newFlags(name, summary string, stderr io.Writer) (*flag.FlagSet, *common) {
 	fs.StringVar(&c.dataDir, "data-dir", envOr("NIMBUS_DATA_DIR", "./data"), "directory for all state")
 	fs.StringVar(&c.configFile, "config", os.Getenv("NIMBUS_CONFIG"), "TOML configuration file")
 	fs.StringVar(&c.logLevel, "log-level", "", "debug, info, warn or error (default from config: info)")
+	fs.StringVar(&c.db, "db", "", "database for every service: postgres://... or a SQLite path (default DATA/db/SERVICE.sqlite)")
+	fs.StringVar(&c.bus, "bus", "", "NATS server URL, nats://... (default: an embedded server)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: nimbus %s\n\n%s\n\nOptions:\n", name, summary)
 		fs.PrintDefaults()
@@ -122,6 +124,12 @@ func (c *common) load() (config.Config, error) {
 	}
 	if c.logLevel != "" {
 		cfg.LogLevel = c.logLevel
+	}
+	if c.db != "" {
+		cfg.Identity.DB = c.db
+	}
+	if c.bus != "" {
+		cfg.Bus = c.bus
 	}
 	return cfg, cfg.Validate()
 }
