@@ -13,6 +13,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/nimbus-cloud/nimbus/internal/db"
+	"github.com/nimbus-cloud/nimbus/internal/identity/backend"
+	"github.com/nimbus-cloud/nimbus/internal/identity/backend/ldap"
 )
 
 // testCloud is identity on real SQLite behind httptest, bootstrapped.
@@ -41,7 +43,8 @@ func newTestCloud(t *testing.T, tweak ...func(*Config)) *testCloud {
 	for _, f := range tweak {
 		f(&cfg)
 	}
-	svc, err := New(context.Background(), cfg, Options{DB: d})
+	svc, err := New(context.Background(), cfg, Options{DB: d,
+		LDAPDriver: func(c backend.LDAPConfig) (backend.Reader, error) { return ldap.New(c) }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,6 +54,15 @@ func publicID(domainID, localID, entity string) string {
 
 func (s *Service) recordMapping(ctx context.Context, domainID, localID, entity string) (string, error) {
 	id := publicID(domainID, localID, entity)
+	// Look first: the mapping usually exists, and a write here from inside
+	// another transaction would wait on that transaction's lock.
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM id_mappings WHERE public_id = $1`, id).Scan(&n); err != nil {
+		return "", err
+	}
+	if n > 0 {
+		return id, nil
+	}
 	_, err := s.db.ExecContext(ctx, `INSERT INTO id_mappings (public_id, domain_id, local_id, entity_type)
 		VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, id, domainID, localID, entity)
 	return id, err
