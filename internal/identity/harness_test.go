@@ -31,8 +31,18 @@ const testAdminPassword = "s3cret-admin"
 
 func newTestCloud(t *testing.T, tweak ...func(*Config)) *testCloud {
 	t.Helper()
+	return newTestCloudOn(t, "", tweak...)
+}
+
+// newTestCloudOn is newTestCloud on the database at dsn ("" = SQLite in a
+// temp dir).
+func newTestCloudOn(t *testing.T, dsn string, tweak ...func(*Config)) *testCloud {
+	t.Helper()
 	dir := t.TempDir()
-	d, err := db.Open(context.Background(), filepath.Join(dir, "identity.sqlite"))
+	if dsn == "" {
+		dsn = filepath.Join(dir, "identity.sqlite")
+	}
+	d, err := db.Open(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}

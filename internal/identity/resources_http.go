@@ -537,7 +537,7 @@ func (h *handlers) changePassword(w http.ResponseWriter, r *http.Request) error 
 	if body.User == nil || body.User.Password == nil || body.User.OriginalPassword == nil {
 		return fault.BadRequestf("Invalid input for field 'user': 'password' and 'original_password' are required properties.")
 	}
-	if err := h.svc.ChangePassword(r.Context(), principal(r), r.PathValue("id"), *body.User.OriginalPassword, *body.User.Password); err != nil {
+	if err := h.svc.ChangePassword(r.Context(), r.PathValue("id"), *body.User.OriginalPassword, *body.User.Password); err != nil {
 		return err
 	}
 	return writeNoContent(w)
