@@ -56,9 +56,9 @@ func Authenticate(ctx context.Context, v Validator, r *http.Request) (*Principal
 	if err != nil {
 		return nil, err
 	}
-	// Copy before setting Service: a Validator may hand out shared values.
-	p = p.clone()
 	if st := strings.TrimSpace(r.Header.Get(HeaderServiceToken)); st != "" {
+		// Copy before setting Service: a Validator may hand out shared values.
+		p = p.clone()
 		// As keystonemiddleware without delay_auth_decision: a service
 		// token that was sent must be valid, or the request is refused.
 		sp, err := validate(ctx, v, st)

@@ -24,7 +24,13 @@ type Principal struct {
 	AppCredID                                                  string
 	Token                                                      string     // the raw token, to forward; never log it
 	Service                                                    *Principal // the caller's X-Service-Token, if one was sent and valid
+
+	creds map[string]any // set by Seal
 }
+
+// Seal computes Creds once and keeps them, for a principal shared by many
+// requests (a validator's cache). A sealed principal must not change.
+func (p *Principal) Seal() { p.creds = p.buildCreds() }
 
 // HasRole reports whether the caller holds the role name. Like oslo.policy's
 // role check it ignores case.
@@ -62,6 +68,13 @@ func (p *Principal) Scope() string {
 // a generic check like project_id:%(project_id)s must not match when both the
 // caller and the target lack a project.
 func (p *Principal) Creds() map[string]any {
+	if p.creds != nil {
+		return p.creds
+	}
+	return p.buildCreds()
+}
+
+func (p *Principal) buildCreds() map[string]any {
 	c := map[string]any{
 		"roles":            nonNil(p.Roles),
 		"is_admin_project": p.IsAdminProject,
@@ -196,6 +209,7 @@ func (p *Principal) clone() *Principal {
 		return nil
 	}
 	c := *p
+	c.creds = nil
 	c.Roles = slices.Clone(p.Roles)
 	c.RoleIDs = slices.Clone(p.RoleIDs)
 	c.Methods = slices.Clone(p.Methods)

@@ -61,7 +61,7 @@ func TestValidateFields(t *testing.T) {
 				t.Fatalf("Validate: %v", err)
 			}
 			tt.want.Token = id
-			if diff := cmp.Diff(&tt.want, got, cmpopts.IgnoreFields(Principal{}, "AuditIDs")); diff != "" {
+			if diff := cmp.Diff(&tt.want, got, cmpopts.IgnoreFields(Principal{}, "AuditIDs"), cmpopts.IgnoreUnexported(Principal{})); diff != "" {
 				t.Errorf("Principal (-want +got):\n%s", diff)
 			}
 			if len(got.AuditIDs) != 1 {

@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -176,7 +177,7 @@ func (h *handlers) issueToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("X-Subject-Token", t.ID)
-	return writeCreated(w, map[string]any{"token": h.tokenBody(r, t, !flagQuery(r, "nocatalog"))})
+	return h.writeToken(w, r, http.StatusCreated, t)
 }
 
 func (h *handlers) checkToken(w http.ResponseWriter, r *http.Request) error {
@@ -193,7 +194,7 @@ func (h *handlers) checkToken(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
-	return writeOK(w, map[string]any{"token": h.tokenBody(r, t, !flagQuery(r, "nocatalog"))})
+	return h.writeToken(w, r, http.StatusOK, t)
 }
 
 func (h *handlers) revokeToken(w http.ResponseWriter, r *http.Request) error {
@@ -205,6 +206,29 @@ func (h *handlers) revokeToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeNoContent(w)
+}
+
+// writeToken writes {"token": ...}, encoded once per token and variant:
+// validation of a hot token costs a cache lookup, not a JSON encoding.
+func (h *handlers) writeToken(w http.ResponseWriter, r *http.Request, status int, t *Token) error {
+	withCatalog := !flagQuery(r, "nocatalog")
+	slot := &t.bodies[0]
+	if withCatalog {
+		slot = &t.bodies[1]
+	}
+	body := slot.Load()
+	if body == nil {
+		data, err := json.Marshal(map[string]any{"token": h.tokenBody(r, t, withCatalog)})
+		if err != nil {
+			return err
+		}
+		body = &data
+		slot.Store(body)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(*body)
+	return nil
 }
 
 // tokenBody renders a token as the api-ref shows it.

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -29,6 +31,12 @@ type Token struct {
 	IssuedAt, ExpiresAt time.Time
 	AppCred             *AppCred
 	IsAdminProject      bool
+
+	// Derived once: a validated token is shared by every request that
+	// presents it until identity changes.
+	principalOnce sync.Once
+	principal     *authn.Principal
+	bodies        [2]atomic.Pointer[[]byte] // JSON body without and with catalog
 }
 
 // Scope says what a token should be scoped to.
@@ -575,8 +583,16 @@ func (s *Service) Validate(ctx context.Context, token string) (*authn.Principal,
 	return t.Principal(), nil
 }
 
-// Principal is the caller a token describes.
+// Principal is the caller a token describes. It is shared: do not change it.
 func (t *Token) Principal() *authn.Principal {
+	t.principalOnce.Do(func() {
+		t.principal = t.newPrincipal()
+		t.principal.Seal()
+	})
+	return t.principal
+}
+
+func (t *Token) newPrincipal() *authn.Principal {
 	p := &authn.Principal{
 		UserID: t.User.ID, UserName: t.User.Name, UserDomainID: t.User.DomainID,
 		Methods: t.Methods, AuditIDs: t.AuditIDs, IssuedAt: t.IssuedAt, ExpiresAt: t.ExpiresAt,
