@@ -1,0 +1,46 @@
+# Nimbus: build, run and test. `make up` starts the cloud, `make test` runs
+# every test CI runs (installing the Debian packages they need first).
+GO   ?= go
+DATA ?= ./data
+
+.PHONY: all build up test deps unit e2e e2e-identity e2e-tempest bench-identity load
+
+all: build
+
+build:
+	$(GO) build -o bin/nimbus ./cmd/nimbus
+
+up: build
+	bin/nimbus up --data-dir $(DATA)
+
+# test = deps, then unit (vet + go test), then both end-to-end suites; the
+# second e2e suite runs even when the first fails, and both must pass.
+test: deps
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory e2e
+
+deps:
+	.ci/deps
+
+unit:
+	$(GO) vet ./...
+	$(GO) test ./...
+
+e2e: build
+	@rc=0; \
+	test/e2e/identity.sh || rc=1; \
+	test/e2e/tempest-identity.sh || rc=1; \
+	exit $$rc
+
+e2e-identity: build
+	test/e2e/identity.sh
+
+e2e-tempest: build
+	test/e2e/tempest-identity.sh
+
+load:
+	$(GO) build -o bin/nimbus-load ./cmd/nimbus-load
+
+# BENCH_CONCURRENCY (1,8,32) and BENCH_DURATION (10s) tune the load.
+bench-identity: build load
+	test/e2e/bench-identity.sh
