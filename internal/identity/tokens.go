@@ -289,7 +289,9 @@ func (s *Service) checkPassword(ctx context.Context, q queryer, u *User, passwor
 	}
 	lockout := s.cfg.LockoutFailureAttempts > 0 && !ignoreLockout(u)
 	if lockout && u.FailedAuthCount >= s.cfg.LockoutFailureAttempts {
-		if u.LastFailedAuthAt != nil && s.now().Sub(*u.LastFailedAuthAt) < s.cfg.LockoutDuration {
+		// Without a lockout_duration the account stays locked until an
+		// administrator enables the user again, as in Keystone.
+		if s.cfg.LockoutDuration <= 0 || u.LastFailedAuthAt != nil && s.now().Sub(*u.LastFailedAuthAt) < s.cfg.LockoutDuration {
 			return fault.Unauthorizedf("The account is locked for user: %s.", u.ID)
 		}
 		// the lockout has passed
@@ -421,7 +423,12 @@ func (s *Service) resolveScope(ctx context.Context, t *Token, sc Scope) error {
 		if err != nil {
 			return err
 		}
-		if t.AppCred != nil && !t.AppCred.Unrestricted || t.AppCred != nil {
+		if t.AppCred != nil {
+			// Expand first: a credential may carry a role the user only
+			// holds by implication (reader, from member).
+			if err := expandImplied(ctx, s.db, rs); err != nil {
+				return err
+			}
 			rs = restrictToAppCred(rs, t.AppCred)
 		}
 		roles, err := s.tokenRoles(ctx, s.db, rs)

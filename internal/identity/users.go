@@ -281,20 +281,22 @@ func (s *Service) UpdateUser(ctx context.Context, p *authn.Principal, id string,
 			u.DefaultProjectID = *patch.DefaultProjectID
 		}
 		wasEnabled := u.Enabled
+		unlock := false
 		if patch.Enabled != nil {
 			u.Enabled = *patch.Enabled
-			if u.Enabled && !wasEnabled {
-				u.FailedAuthCount = 0 // enabling unlocks a locked-out user
-			}
+			unlock = u.Enabled // setting enabled=true unlocks a locked-out user
 		}
 		if err := validateOptions(patch.Options); err != nil {
 			return err
 		}
 		mergeExtra(&u.Options, patch.Options)
 		mergeExtra(&u.Extra, patch.Extra)
-		_, err = tx.ExecContext(ctx, `UPDATE users SET name = $2, default_project_id = $3, enabled = $4, options = $5, extra = $6,
-			failed_auth_count = $7 WHERE id = $1`,
-			id, u.Name, u.DefaultProjectID, u.Enabled, encodeExtra(u.Options), encodeExtra(u.Extra), u.FailedAuthCount)
+		_, err = tx.ExecContext(ctx, `UPDATE users SET name = $2, default_project_id = $3, enabled = $4, options = $5, extra = $6
+			WHERE id = $1`, id, u.Name, u.DefaultProjectID, u.Enabled, encodeExtra(u.Options), encodeExtra(u.Extra))
+		if err == nil && unlock {
+			u.FailedAuthCount, u.LastFailedAuthAt = 0, nil
+			_, err = tx.ExecContext(ctx, `UPDATE users SET failed_auth_count = 0, last_failed_auth_at = NULL WHERE id = $1`, id)
+		}
 		if db.IsUniqueViolation(err) {
 			return fault.Conflictf("Conflict occurred attempting to update user - Duplicate entry found with name %s at domain ID %s.", u.Name, u.DomainID)
 		}
@@ -358,19 +360,28 @@ func (s *Service) DeleteUser(ctx context.Context, p *authn.Principal, id string)
 func (s *Service) ChangePassword(ctx context.Context, id, original, password string) error {
 	// Like Keystone, this needs no token, so that a user whose password
 	// has expired can still change it: the original password is the check.
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		u, err := s.getUser(ctx, tx, id)
-		if fault.Is(err, fault.NotFound) {
-			return errAuth // never say whether the user exists
-		}
-		if err != nil {
+	// Check the original outside the transaction, so that a wrong guess
+	// counts towards lockout instead of being rolled back with it.
+	u, err := s.getUser(ctx, s.db, id)
+	if fault.Is(err, fault.NotFound) {
+		return errAuth // never say whether the user exists
+	}
+	if err != nil {
+		return err
+	}
+	if u.readOnly {
+		return fault.Forbiddenf("Cannot change the password of user %s: its identity backend is read-only.", id)
+	}
+	if err := s.checkPassword(ctx, s.db, u, original); err != nil {
+		if fault.KindOf(err) == fault.Internal {
 			return err
 		}
-		if u.readOnly {
-			return fault.Forbiddenf("Cannot change the password of user %s: its identity backend is read-only.", id)
-		}
-		if err := s.checkPassword(ctx, tx, u, original); err != nil {
-			return fault.Unauthorizedf("The request you have made requires authentication.")
+		return errAuth
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		u, err := s.getUser(ctx, tx, id)
+		if err != nil {
+			return err
 		}
 		if s.cfg.MinimumPasswordAge > 0 && u.PasswordCreatedAt != nil &&
 			s.now().Sub(*u.PasswordCreatedAt) < s.cfg.MinimumPasswordAge && !ignorePasswordExpiry(u) {
