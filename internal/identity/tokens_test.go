@@ -150,3 +150,35 @@ func TestOneProjectCannotSeeAnother(t *testing.T) {
 	c.must(403, "GET", "/v3/users", tok, nil)
 	c.must(403, "POST", "/v3/projects", tok, map[string]any{"project": map[string]any{"name": "mine"}})
 }
+
+func TestRevokedSubjectIs404AndIssueBodyMatchesValidation(t *testing.T) {
+	t.Parallel()
+	c := newTestCloud(t)
+	c.newUser("bob", "pw-bob")
+	caller := c.passwordToken("bob", "pw-bob", nil)
+	resp, issued := c.do("POST", "/v3/auth/tokens", "", map[string]any{"auth": map[string]any{"identity": map[string]any{
+		"methods": []string{"password"}, "password": map[string]any{"user": map[string]any{
+			"name": "bob", "password": "pw-bob", "domain": map[string]any{"id": "default"}}}}}})
+	subject := resp.Header.Get("X-Subject-Token")
+	validated := c.postToken(caller, subject)
+	if issued["token"].(map[string]any)["issued_at"] != validated["issued_at"] {
+		t.Fatalf("issued_at at issue %v != at validation %v", issued["token"].(map[string]any)["issued_at"], validated["issued_at"])
+	}
+	check := func(method string) int {
+		req, _ := http.NewRequest(method, c.srv.URL+"/v3/auth/tokens", nil)
+		req.Header.Set("X-Auth-Token", caller)
+		req.Header.Set("X-Subject-Token", subject)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := check("DELETE"); code != 204 {
+		t.Fatalf("revoke own token = %d", code)
+	}
+	if code := check("HEAD"); code != 404 {
+		t.Fatalf("HEAD revoked token = %d, want 404", code)
+	}
+}
