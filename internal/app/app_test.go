@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nimbus-cloud/nimbus/internal/authn"
 	"github.com/nimbus-cloud/nimbus/internal/config"
+	"github.com/nimbus-cloud/nimbus/internal/fault"
 )
 
 func freePort(t *testing.T) int {
@@ -125,5 +127,41 @@ func TestUpBootstrapsOnceAndKeepsStateAcrossRestarts(t *testing.T) {
 	resp.Body.Close()
 	if _, ok := v["version"]; !ok {
 		t.Fatalf("GET /v3 = %v", v)
+	}
+}
+
+// The keystonemiddleware path other services use: validate tokens against
+// the running identity API over HTTP, as the service user.
+func TestRemoteValidationAgainstRunningIdentity(t *testing.T) {
+	dir := t.TempDir()
+	cfg := config.Default(dir)
+	cfg.Identity.Port = freePort(t)
+	cfg.Identity.BcryptCost = 4
+	eps, stop := start(t, cfg)
+	defer stop()
+	password := passwordFrom(t, cfg.Path("admin-openrc"))
+
+	remote, err := authn.NewRemote(authn.RemoteOptions{AuthURL: strings.TrimSuffix(eps["identity"], "/v3"),
+		Username: "admin", Password: password, ProjectName: "admin", UserDomainName: "Default", ProjectDomainName: "Default",
+		CacheTTL: -1, NegativeTTL: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := fmt.Sprintf(`{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"admin","password":%q,"domain":{"name":"Default"}}}},"scope":{"system":{"all":true}}}}`, password)
+	resp, err := http.Post(eps["identity"]+"/auth/tokens", "application/json", bytes.NewBufferString(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	token := resp.Header.Get("X-Subject-Token")
+	p, err := remote.Validate(context.Background(), token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.System != "all" || !p.HasRole("admin") || !p.HasRole("reader") {
+		t.Fatalf("principal = %v", p)
+	}
+	if _, err := remote.Validate(context.Background(), token+"x"); !fault.Is(err, fault.Unauthorized) {
+		t.Fatalf("garbled token err = %v, want Unauthorized", err)
 	}
 }
