@@ -19,6 +19,7 @@
 # Environment:
 #   NIMBUS_BIN         binary to run [$ROOT/bin/nimbus, built first by go build]
 #   NIMBUS_NO_BUILD=1  do not build bin/nimbus
+#   NIMBUS_UP_ARGS     more arguments for `nimbus up`, e.g. "--log-level warn"
 #   E2E_PORT_VARS      variables given a free port each [NIMBUS_IDENTITY_PORT]
 #   E2E_READY_TIMEOUT  seconds to wait for the ready line [30]
 #   E2E_STOP_TIMEOUT   seconds to wait for exit after SIGTERM [10]
@@ -131,8 +132,10 @@ nimbus_start() {
   NIMBUS_LOG="$E2E_DIR/nimbus.$E2E_STARTS.log"
   : >"$NIMBUS_LOG"
   local timeout="${E2E_READY_TIMEOUT:-30}" t0 now ready=0 line partial="" fd
+  local -a extra
+  read -r -a extra <<<"${NIMBUS_UP_ARGS:-}"
   t0=$(e2e_now_us)
-  "$NIMBUS_BIN" up --data-dir "$NIMBUS_DATA" --listen-host 127.0.0.1 \
+  "$NIMBUS_BIN" up --data-dir "$NIMBUS_DATA" --listen-host 127.0.0.1 "${extra[@]}" \
     >>"$NIMBUS_LOG" 2>&1 </dev/null &
   NIMBUS_PID=$!
 
