@@ -127,11 +127,19 @@ func parseScope(v any) (Scope, error) {
 			}
 			sc.System = true
 		}
-		if _, ok := s["OS-TRUST:trust"]; ok {
-			return sc, fault.New(fault.NotImplemented, "Trusts are not supported by this cloud.")
+		if tr, ok := s["OS-TRUST:trust"]; ok {
+			n++
+			tm, ok := tr.(map[string]any)
+			if !ok {
+				return sc, bad
+			}
+			sc.TrustID, _ = tm["id"].(string)
+			if sc.TrustID == "" {
+				return sc, fault.BadRequestf("Expecting to find trust_id in trust. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.")
+			}
 		}
 		if n > 1 {
-			return sc, fault.BadRequestf("Invalid input for field 'scope': only one of project, domain and system may be given.")
+			return sc, fault.BadRequestf("Invalid input for field 'scope': only one of project, domain, system and OS-TRUST:trust may be given.")
 		}
 		return sc, nil
 	}
@@ -267,6 +275,11 @@ func (h *handlers) tokenBody(r *http.Request, t *Token, withCatalog bool) map[st
 		body["domain"] = map[string]any{"id": t.Domain.ID, "name": t.Domain.Name}
 	case t.System:
 		body["system"] = map[string]any{"all": true}
+	}
+	if t.Trust != nil {
+		body["OS-TRUST:trust"] = map[string]any{"id": t.Trust.ID, "impersonation": t.Trust.Impersonation,
+			"trustee_user": map[string]any{"id": t.Trust.TrusteeUserID},
+			"trustor_user": map[string]any{"id": t.Trust.TrustorUserID}}
 	}
 	if t.AppCred != nil {
 		ac := map[string]any{"id": t.AppCred.ID, "name": t.AppCred.Name, "restricted": !t.AppCred.Unrestricted}

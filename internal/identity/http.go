@@ -64,6 +64,7 @@ func (h *handlers) routes(rt routeTable) {
 	h.catalogRoutes(rt)
 	h.credentialRoutes(rt)
 	h.appCredRoutes(rt)
+	h.trustRoutes(rt)
 	h.extraRoutes(rt)
 }
 

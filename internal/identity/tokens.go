@@ -30,6 +30,7 @@ type Token struct {
 	AuditIDs            []string
 	IssuedAt, ExpiresAt time.Time
 	AppCred             *AppCred
+	Trust               *Trust // trust-scoped: User is the trustor with impersonation, else the trustee
 	IsAdminProject      bool
 
 	// Derived once: a validated token is shared by every request that
@@ -44,11 +45,13 @@ type Scope struct {
 	ProjectID, ProjectName, ProjectDomainID, ProjectDomainName string
 	DomainID, DomainName                                       string
 	System                                                     bool
-	Unscoped                                                   bool // explicit "unscoped": ignore the default project
+	TrustID                                                    string // OS-TRUST:trust
+	Unscoped                                                   bool   // explicit "unscoped": ignore the default project
 }
 
 func (sc Scope) empty() bool {
-	return sc.ProjectID == "" && sc.ProjectName == "" && sc.DomainID == "" && sc.DomainName == "" && !sc.System
+	return sc.ProjectID == "" && sc.ProjectName == "" && sc.DomainID == "" && sc.DomainName == "" && !sc.System &&
+		sc.TrustID == ""
 }
 
 // UserRef names a user by id, or by name in a domain given by id or name.
@@ -118,6 +121,9 @@ func (s *Service) Authenticate(ctx context.Context, req AuthRequest) (*Token, er
 			if old.AppCred != nil {
 				return nil, fault.Forbiddenf("Application credential tokens cannot be used to get another token.")
 			}
+			if old.Trust != nil {
+				return nil, forbiddenAction("Using trust-scoped token to create another token. Create a new trust-scoped token instead")
+			}
 			if t.User != nil && t.User.ID != old.User.ID {
 				return nil, errAuth
 			}
@@ -170,7 +176,12 @@ func (s *Service) Authenticate(ctx context.Context, req AuthRequest) (*Token, er
 			scope = Scope{}
 		}
 	}
-	if !scope.empty() && t.Project == nil {
+	switch {
+	case scope.TrustID != "":
+		if err := s.scopeToTrust(ctx, t, scope.TrustID); err != nil {
+			return nil, err
+		}
+	case !scope.empty() && t.Project == nil:
 		if err := s.resolveScope(ctx, t, scope); err != nil {
 			return nil, err
 		}
@@ -211,6 +222,10 @@ func (s *Service) payloadOf(t *Token) fernet.Payload {
 	}
 	if t.AppCred != nil {
 		p.AppCredID = t.AppCred.ID
+	}
+	if t.Trust != nil {
+		// Keystone's payload names the trustee, who authenticated.
+		p.UserID, p.TrustID = t.Trust.TrusteeUserID, t.Trust.ID
 	}
 	return p
 }
@@ -568,6 +583,22 @@ func (s *Service) rebuild(ctx context.Context, t *Token, p fernet.Payload) error
 			return fault.NotFoundf("application credential expired")
 		}
 		t.AppCred = ac
+	}
+	if p.TrustID != "" {
+		// The trust must still exist, not have expired, name this user as
+		// trustee and lend roles the trustor still holds.
+		tr, err := s.activeTrust(ctx, s.db, p.TrustID, false)
+		if err != nil {
+			return err
+		}
+		if tr.TrusteeUserID != u.ID || tr.ProjectID != p.ProjectID {
+			return fault.NotFoundf("trust %s does not match the token", tr.ID)
+		}
+		if err := s.fillTrustToken(ctx, t, tr); err != nil {
+			return err
+		}
+		t.IsAdminProject = s.isAdminProject(t)
+		return nil
 	}
 	switch {
 	case p.ProjectID != "":

@@ -27,6 +27,7 @@ type Payload struct {
 	ExpiresAt time.Time // kept to the microsecond
 	AuditIDs  []string  // [own] or [own, parent]; see NewAuditID
 	AppCredID string    // application_credential tokens; needs ProjectID
+	TrustID   string    // trust-scoped tokens; needs ProjectID, UserID is the trustee
 }
 
 // Methods lists the authentication methods a token can record, in the order
@@ -57,10 +58,11 @@ var Methods = [...]string{
 //	0        unscoped                 user, methods, expires, audit_ids
 //	1        domain                   user, methods, domain, expires, audit_ids
 //	2        project                  user, methods, project, expires, audit_ids
+//	3        trust                    user, methods, project, expires, audit_ids, trust
 //	8        system                   user, methods, system, expires, audit_ids
 //	9        application credential   user, methods, project, expires, audit_ids, app_cred
 //
-// user, project, domain and app_cred are id pairs: [true, 16 raw bytes] for an
+// user, project, domain, trust and app_cred are id pairs: [true, 16 raw bytes] for an
 // id that is 32 lowercase hex digits (a UUID's hex form), else [false, string].
 // methods is the bit mask of Methods; system is a string ("all"); expires is
 // a float64 of seconds since the epoch; audit_ids is an array of one or two
@@ -69,6 +71,7 @@ const (
 	versionUnscoped = 0
 	versionDomain   = 1
 	versionProject  = 2
+	versionTrust    = 3
 	versionSystem   = 8
 	versionAppCred  = 9
 )
@@ -96,6 +99,14 @@ func (p *Payload) version() (int, error) {
 	switch {
 	case scopes > 1:
 		return 0, errors.New("more than one scope")
+	case p.TrustID != "":
+		if p.ProjectID == "" {
+			return 0, errors.New("trust token without a project")
+		}
+		if p.AppCredID != "" {
+			return 0, errors.New("trust token with an application credential")
+		}
+		return versionTrust, nil
 	case p.AppCredID != "":
 		if p.ProjectID == "" {
 			return 0, errors.New("application credential token without a project")
@@ -150,7 +161,7 @@ func (p Payload) Marshal() ([]byte, error) {
 	switch v {
 	case versionUnscoped:
 		n = 4
-	case versionAppCred:
+	case versionAppCred, versionTrust:
 		n = 6
 	}
 	// bytes.Buffer writes cannot fail, and the encoder only fails on writes,
@@ -162,7 +173,7 @@ func (p Payload) Marshal() ([]byte, error) {
 		e.EncodeUint(mask),
 	)
 	switch v {
-	case versionProject, versionAppCred:
+	case versionProject, versionAppCred, versionTrust:
 		err = errors.Join(err, encodeID(e, "project", p.ProjectID))
 	case versionDomain:
 		err = errors.Join(err, encodeID(e, "domain", p.DomainID))
@@ -178,6 +189,9 @@ func (p Payload) Marshal() ([]byte, error) {
 	}
 	if v == versionAppCred {
 		err = errors.Join(err, encodeID(e, "application credential", p.AppCredID))
+	}
+	if v == versionTrust {
+		err = errors.Join(err, encodeID(e, "trust", p.TrustID))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("marshal token payload: %w", err)
@@ -288,7 +302,7 @@ func unmarshal(b []byte) (Payload, error) {
 	case versionUnscoped:
 		want = 5
 	case versionDomain, versionProject, versionSystem:
-	case versionAppCred:
+	case versionAppCred, versionTrust:
 		want = 7
 	default:
 		return p, fmt.Errorf("unknown payload version %d", v)
@@ -312,7 +326,7 @@ func unmarshal(b []byte) (Payload, error) {
 		}
 	}
 	switch v {
-	case versionProject, versionAppCred:
+	case versionProject, versionAppCred, versionTrust:
 		if p.ProjectID, err = decodeID(d); err != nil {
 			return p, fmt.Errorf("project id: %w", err)
 		}
@@ -360,6 +374,11 @@ func unmarshal(b []byte) (Payload, error) {
 	if v == versionAppCred {
 		if p.AppCredID, err = decodeID(d); err != nil {
 			return p, fmt.Errorf("application credential id: %w", err)
+		}
+	}
+	if v == versionTrust {
+		if p.TrustID, err = decodeID(d); err != nil {
+			return p, fmt.Errorf("trust id: %w", err)
 		}
 	}
 	if r.Len() != 0 {
