@@ -62,6 +62,7 @@ func (h *handlers) routes(rt routeTable) {
 	h.roleRoutes(rt)
 	h.assignmentRoutes(rt)
 	h.catalogRoutes(rt)
+	h.epFilterRoutes(rt)
 	h.credentialRoutes(rt)
 	h.appCredRoutes(rt)
 	h.trustRoutes(rt)
