@@ -192,6 +192,14 @@ func (s *Service) Authenticate(ctx context.Context, req AuthRequest) (*Token, er
 			// token move to another project the user holds roles on.
 		}
 	}
+	if t.UserDomain == nil {
+		// the body at issue names the user's domain, as validation's does
+		d, err := getDomain(ctx, s.db, t.User.DomainID)
+		if err != nil {
+			return nil, err
+		}
+		t.UserDomain = d
+	}
 	id, err := s.tokens.Issue(s.payloadOf(t))
 	if err != nil {
 		return nil, err

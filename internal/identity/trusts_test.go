@@ -201,6 +201,9 @@ func TestTrustScopedToken(t *testing.T) {
 			if id(token, "user") != wantUser {
 				t.Errorf("%s (impersonation %v): user = %v, want %s", what, impersonation, token["user"], wantUser)
 			}
+			if d, _ := token["user"].(map[string]any)["domain"].(map[string]any); d["name"] != "Default" {
+				t.Errorf("%s: user domain = %v, want Default", what, d)
+			}
 			if id(token, "project") != tp.project {
 				t.Errorf("%s: project = %v", what, token["project"])
 			}
