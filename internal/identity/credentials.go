@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 
 	"github.com/nimbus-cloud/nimbus/internal/authn"
@@ -192,30 +193,62 @@ func parseEC2Blob(blob string) (*ec2Blob, error) {
 	return &b, nil
 }
 
-// checkCredential applies Keystone's rules for a credential's fields and
-// sets an EC2 credential's id.
+// checkCredential applies Keystone's rules for a new credential's fields
+// and sets an EC2 credential's id.
 func checkCredential(c *Credential) error {
-	if c.UserID == "" {
-		return fault.BadRequestf("Invalid input for field 'user_id': 'user_id' is a required property.")
-	}
-	if c.Type == "" {
-		return fault.BadRequestf("Invalid input for field 'type': 'type' is a required property.")
-	}
-	if c.Type != CredentialEC2 {
-		return nil
-	}
-	b, err := parseEC2Blob(c.Blob)
-	if err != nil {
+	b, err := checkCredentialFields(c)
+	if err != nil || b == nil {
 		return err
-	}
-	if c.ProjectID == "" {
-		return fault.BadRequestf("Invalid input for field 'project_id': EC2 credentials need a project_id.")
 	}
 	want := hashAccessKey(b.Access)
 	if c.ID != "" && c.ID != want {
 		return fault.BadRequestf("The credential id of an EC2 credential must be the SHA-256 of its access key.")
 	}
 	c.ID = want
+	return nil
+}
+
+// checkCredentialFields checks the fields every credential needs and, for
+// an EC2 credential, returns its parsed blob.
+func checkCredentialFields(c *Credential) (*ec2Blob, error) {
+	if c.UserID == "" {
+		return nil, fault.BadRequestf("Invalid input for field 'user_id': 'user_id' is a required property.")
+	}
+	if c.Type == "" {
+		return nil, fault.BadRequestf("Invalid input for field 'type': 'type' is a required property.")
+	}
+	if c.Type != CredentialEC2 {
+		return nil, nil
+	}
+	b, err := parseEC2Blob(c.Blob)
+	if err != nil {
+		return nil, err
+	}
+	if c.ProjectID == "" {
+		return nil, fault.BadRequestf("Invalid input for field 'project_id': EC2 credentials need a project_id.")
+	}
+	return b, nil
+}
+
+// ec2ScopeKeys are the blob keys that tie an EC2 credential to a trust, an
+// application credential or an OAuth access token; Keystone refuses to
+// change or drop them on update, or a scoped credential could be widened.
+var ec2ScopeKeys = []string{"trust_id", "app_cred_id", "access_token_id", "access_id"}
+
+// checkEC2BlobUpdate applies Keystone's _validate_blob_update_keys to a
+// new blob for a credential that is EC2 now.
+func checkEC2BlobUpdate(oldBlob, newBlob string) error {
+	if _, err := parseEC2Blob(newBlob); err != nil {
+		return err
+	}
+	var oldRaw, newRaw map[string]any
+	_ = json.Unmarshal([]byte(oldBlob), &oldRaw)
+	_ = json.Unmarshal([]byte(newBlob), &newRaw)
+	for _, k := range ec2ScopeKeys {
+		if !reflect.DeepEqual(oldRaw[k], newRaw[k]) {
+			return fault.BadRequestf("%s can not be updated for credential", k)
+		}
+	}
 	return nil
 }
 
@@ -353,6 +386,11 @@ func (s *Service) UpdateCredential(ctx context.Context, p *authn.Principal, id s
 		if err := s.authorize(p, "identity:update_credential", credentialTarget(c)); err != nil {
 			return err
 		}
+		if c.Type == CredentialEC2 && patch.Blob != nil {
+			if err := checkEC2BlobUpdate(c.Blob, *patch.Blob); err != nil {
+				return err
+			}
+		}
 		for dst, v := range map[*string]*string{&c.UserID: patch.UserID, &c.ProjectID: patch.ProjectID, &c.Type: patch.Type, &c.Blob: patch.Blob} {
 			if v != nil {
 				*dst = *v
@@ -369,12 +407,11 @@ func (s *Service) UpdateCredential(ctx context.Context, p *authn.Principal, id s
 			}
 		}
 		mergeExtra(&c.Extra, patch.Extra)
-		checked := *c
-		if err := checkCredential(&checked); err != nil {
+		// As in Keystone, the id stays what it was even when the access
+		// key changes: it is only derived from the key at creation. The
+		// EC2 lookups check the blob's key, so the old key finds nothing.
+		if _, err := checkCredentialFields(c); err != nil {
 			return err
-		}
-		if checked.ID != c.ID {
-			return fault.BadRequestf("The access key of an EC2 credential cannot be changed; its id is derived from it.")
 		}
 		key, err := s.credentialKey()
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/nimbus-cloud/nimbus/internal/authn"
 	"github.com/nimbus-cloud/nimbus/internal/db"
@@ -231,13 +232,20 @@ func (s *Service) DeleteDomain(ctx context.Context, p *authn.Principal, id strin
 	})
 }
 
-// validName rejects empty or oversized names, as Keystone's schemas do.
+// validName rejects empty or oversized names, as Keystone's schemas do:
+// projects and domains (keystone/resource/schema.py) allow 64 characters,
+// users and groups (parameter_types.name) 255. JSON Schema counts
+// characters, not bytes.
 func validName(kind, name string) error {
 	if strings.TrimSpace(name) == "" {
 		return fault.BadRequestf("Invalid input for field 'name': %s name must not be empty.", kind)
 	}
-	if len(name) > 255 {
-		return fault.BadRequestf("Invalid input for field 'name': %s name is longer than 255 characters.", kind)
+	limit := 255
+	if kind == "project" || kind == "domain" {
+		limit = 64
+	}
+	if utf8.RuneCountInString(name) > limit {
+		return fault.BadRequestf("Invalid input for field 'name': %s name is longer than %d characters.", kind, limit)
 	}
 	return nil
 }

@@ -32,6 +32,14 @@ func ec2FromCredential(c *Credential) (*EC2Credential, error) {
 	return &EC2Credential{UserID: c.UserID, ProjectID: c.ProjectID, Access: b.Access, Secret: b.Secret, TrustID: b.TrustID}, nil
 }
 
+// ec2AccessIs reports whether an EC2 credential still holds the access key
+// it was looked up by: an update may have replaced the key since its id
+// was derived from it.
+func ec2AccessIs(c *Credential, access string) bool {
+	b, err := parseEC2Blob(c.Blob)
+	return err == nil && b.Access == access
+}
+
 func ec2NotFound() error { return fault.NotFoundf("EC2 access key not found.") }
 
 // ListEC2Credentials lists a user's EC2 credentials.
@@ -98,7 +106,7 @@ func (s *Service) userEC2Credential(ctx context.Context, userID, access string) 
 		}
 		return nil, err
 	}
-	if c.Type != CredentialEC2 || c.UserID != userID {
+	if c.Type != CredentialEC2 || c.UserID != userID || !ec2AccessIs(c, access) {
 		return nil, ec2NotFound()
 	}
 	return c, nil
@@ -158,7 +166,7 @@ func (s *Service) EC2Token(ctx context.Context, req EC2Request) (*Token, error) 
 		return nil, err
 	}
 	e, err := ec2FromCredential(c)
-	if err != nil || c.Type != CredentialEC2 {
+	if err != nil || c.Type != CredentialEC2 || e.Access != req.Access {
 		return nil, fault.Unauthorizedf("EC2 access key not found.")
 	}
 	if !ec2SignatureOK(e.Secret, req) {

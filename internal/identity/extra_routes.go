@@ -15,9 +15,14 @@ func (h *handlers) extraRoutes(rt routeTable) {
 	rt.Handle("PATCH /v3/policies/{id}", h.updatePolicy)
 	rt.Handle("DELETE /v3/policies/{id}", h.deletePolicy)
 
+	// Keystone serves the defaults at /v3/domains/config/{group}/default
+	// and /v3/domains/config/{group}/{option}/default. ServeMux cannot
+	// hold those beside /v3/domains/{id}/config/{group}[/{option}] (each
+	// is more specific in a different segment), so they are caught by
+	// wildcard patterns the per-domain routes outrank, and checked here.
 	rt.Handle("GET /v3/domains/config/default", h.defaultDomainConfig)
-	rt.Handle("GET /v3/domains/config/default/{group}", h.defaultDomainConfig)
-	rt.Handle("GET /v3/domains/config/default/{group}/{option}", h.defaultDomainConfig)
+	rt.Handle("GET /v3/domains/{config}/{group}/{default}", h.defaultDomainGroupConfig)
+	rt.Handle("GET /v3/domains/{config}/{group}/{option}/{default}", h.defaultDomainGroupConfig)
 	for _, suffix := range []string{"", "/{group}", "/{group}/{option}"} {
 		p := "/v3/domains/{id}/config" + suffix
 		rt.Handle("GET "+p, h.getDomainConfig)
@@ -170,6 +175,16 @@ func (h *handlers) deleteDomainConfig(w http.ResponseWriter, r *http.Request) er
 		return err
 	}
 	return writeNoContent(w)
+}
+
+// defaultDomainGroupConfig serves the wildcard routes registered for
+// /v3/domains/config/{group}[/{option}]/default; any other path they catch
+// is not found.
+func (h *handlers) defaultDomainGroupConfig(w http.ResponseWriter, r *http.Request) error {
+	if r.PathValue("config") != "config" || r.PathValue("default") != "default" {
+		return fault.NotFoundf("The resource could not be found.")
+	}
+	return h.defaultDomainConfig(w, r)
 }
 
 func (h *handlers) defaultDomainConfig(w http.ResponseWriter, r *http.Request) error {

@@ -80,8 +80,8 @@ func TestDomainConfig(t *testing.T) {
 	if _, ok := def["ldap"].(map[string]any)["user_tree_dn"]; !ok || def["identity"].(map[string]any)["driver"] != "sql" {
 		t.Errorf("defaults = %v", def)
 	}
-	c.must(200, "GET", "/v3/domains/config/default/ldap", tok, nil)
-	if o := c.must(200, "GET", "/v3/domains/config/default/identity/driver", tok, nil)["config"].(map[string]any); o["driver"] != "sql" {
+	c.must(200, "GET", "/v3/domains/config/ldap/default", tok, nil)
+	if o := c.must(200, "GET", "/v3/domains/config/identity/driver/default", tok, nil)["config"].(map[string]any); o["driver"] != "sql" {
 		t.Errorf("default option = %v", o)
 	}
 	_, _, member := c.memberOf("dave")

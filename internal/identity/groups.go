@@ -111,10 +111,8 @@ func (s *Service) CreateGroup(ctx context.Context, p *authn.Principal, g Group) 
 	}
 	g.ID = newID()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		// Keystone answers DomainNotFound (404) here, as for users.
 		if _, err := getDomain(ctx, tx, g.DomainID); err != nil {
-			if fault.Is(err, fault.NotFound) {
-				return fault.BadRequestf("Could not find domain: %s.", g.DomainID)
-			}
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO groups (`+groupColumns+`) VALUES ($1, $2, $3, $4, $5)`,

@@ -17,6 +17,7 @@ type Domain struct {
 type Project struct {
 	ID, Name, DomainID, ParentID, Description string
 	Enabled                                   bool
+	IsDomain                                  bool // a domain shown as a project; DomainID and ParentID are ""
 	Tags                                      []string
 	Extra                                     map[string]any
 }

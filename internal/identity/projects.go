@@ -79,7 +79,7 @@ func (s *Service) ListProjects(ctx context.Context, p *authn.Principal, f Projec
 		return nil, err
 	}
 	if f.IsDomain != nil && *f.IsDomain {
-		return []Project{}, nil // domains are listed at /v3/domains
+		return s.listDomainsAsProjects(ctx, p, f)
 	}
 	q := newWhere()
 	q.eq("name", f.Name)
@@ -169,10 +169,13 @@ func tagsMatch(tags []string, f ProjectFilter) bool {
 	return true
 }
 
-// GetProject returns one project.
+// GetProject returns one project, or a domain in project form.
 func (s *Service) GetProject(ctx context.Context, p *authn.Principal, id string) (*Project, error) {
 	proj, err := getProject(ctx, s.db, id)
 	if err != nil {
+		if d := s.domainActingAsProject(ctx, err, id); d != nil {
+			return s.getDomainAsProject(ctx, p, d)
+		}
 		if fault.Is(err, fault.NotFound) {
 			if aerr := s.authorize(p, "identity:get_project", map[string]any{"project": map[string]any{"id": id}}); aerr != nil {
 				return nil, aerr
@@ -186,8 +189,12 @@ func (s *Service) GetProject(ctx context.Context, p *authn.Principal, id string)
 	return proj, nil
 }
 
-// CreateProject makes a project, under ParentID if set.
+// CreateProject makes a project, under ParentID if set, or a domain when
+// IsDomain is set.
 func (s *Service) CreateProject(ctx context.Context, p *authn.Principal, proj Project) (*Project, error) {
+	if proj.IsDomain {
+		return s.createDomainAsProject(ctx, p, proj)
+	}
 	if err := validName("project", proj.Name); err != nil {
 		return nil, err
 	}
@@ -227,13 +234,16 @@ func (s *Service) CreateProject(ctx context.Context, p *authn.Principal, proj Pr
 		if proj.DomainID == "" {
 			proj.DomainID = s.defaultDomainFor(p)
 		}
+		// Policy first, as Keystone enforces it before looking anything
+		// up, so only those allowed to create here learn whether the
+		// domain exists. Keystone turns DomainNotFound into a 400 here.
+		if err := s.authorize(p, "identity:create_project", projectTarget(&proj)); err != nil {
+			return err
+		}
 		if _, err := getDomain(ctx, tx, proj.DomainID); err != nil {
 			if fault.Is(err, fault.NotFound) {
 				return fault.BadRequestf("Could not find domain: %s.", proj.DomainID)
 			}
-			return err
-		}
-		if err := s.authorize(p, "identity:create_project", projectTarget(&proj)); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO projects (id, name, domain_id, parent_id, description, enabled, extra)
@@ -310,12 +320,19 @@ func validTag(t string) error {
 type ProjectPatch struct {
 	Name, Description, DomainID, ParentID *string
 	Enabled                               *bool
+	IsDomain                              *bool // may only repeat what the project is
 	Tags                                  *[]string
 	Extra                                 map[string]any
 }
 
-// UpdateProject changes a project. Its domain and parent cannot move.
+// UpdateProject changes a project, or a domain addressed as one. Its
+// domain and parent cannot move.
 func (s *Service) UpdateProject(ctx context.Context, p *authn.Principal, id string, patch ProjectPatch) (*Project, error) {
+	if _, err := getProject(ctx, s.db, id); err != nil {
+		if d := s.domainActingAsProject(ctx, err, id); d != nil {
+			return s.updateDomainAsProject(ctx, p, d.ID, patch)
+		}
+	}
 	var out *Project
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		proj, err := getProject(ctx, tx, id)
@@ -332,6 +349,9 @@ func (s *Service) UpdateProject(ctx context.Context, p *authn.Principal, id stri
 		}
 		if patch.DomainID != nil && *patch.DomainID != proj.DomainID {
 			return fault.BadRequestf("Update of `domain_id` is not allowed.")
+		}
+		if patch.IsDomain != nil && *patch.IsDomain {
+			return fault.BadRequestf("Update of `is_domain` is not allowed.")
 		}
 		if patch.ParentID != nil && *patch.ParentID != proj.ParentID && *patch.ParentID != proj.DomainID {
 			return fault.Forbiddenf("Update of `parent_id` is not allowed.")
@@ -397,8 +417,14 @@ func (s *Service) UpdateProject(ctx context.Context, p *authn.Principal, id stri
 	return out, err
 }
 
-// DeleteProject removes a project that has no children.
+// DeleteProject removes a project that has no children, or a disabled
+// domain addressed as a project.
 func (s *Service) DeleteProject(ctx context.Context, p *authn.Principal, id string) error {
+	if _, err := getProject(ctx, s.db, id); err != nil {
+		if d := s.domainActingAsProject(ctx, err, id); d != nil {
+			return s.DeleteDomain(ctx, p, d.ID)
+		}
+	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		proj, err := getProject(ctx, tx, id)
 		if err != nil {

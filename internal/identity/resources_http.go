@@ -129,8 +129,14 @@ func projectWire(r *http.Request, p *Project) map[string]any {
 	if tags == nil {
 		tags = []string{}
 	}
-	return withExtra(map[string]any{"id": p.ID, "name": p.Name, "domain_id": p.DomainID, "parent_id": parent,
-		"description": p.Description, "enabled": p.Enabled, "is_domain": false, "tags": tags,
+	domainID := any(p.DomainID)
+	if p.IsDomain {
+		// Keystone shows a project acting as a domain with no domain
+		// and no parent.
+		domainID, parent = nil, nil
+	}
+	return withExtra(map[string]any{"id": p.ID, "name": p.Name, "domain_id": domainID, "parent_id": parent,
+		"description": p.Description, "enabled": p.Enabled, "is_domain": p.IsDomain, "tags": tags,
 		"options": map[string]any{}, "links": selfLink(r, "projects/"+p.ID)}, p.Extra)
 }
 
@@ -214,9 +220,11 @@ func (h *handlers) createProject(w http.ResponseWriter, r *http.Request) error {
 		Extra: extraFields(m, "id", "name", "description", "enabled", "domain_id", "parent_id", "is_domain", "tags", "options", "links")}
 	if isDomain, err := reqBool(m, "is_domain"); err != nil {
 		return err
-	} else if isDomain != nil && *isDomain {
-		return fault.New(fault.NotImplemented, "Projects acting as domains are not supported; use /v3/domains.")
+	} else if isDomain != nil {
+		p.IsDomain = *isDomain
 	}
+	// domain_id and parent_id may be null (tempest sends "domain_id":
+	// null with is_domain); reqString reads null as "".
 	for key, dst := range map[string]*string{"description": &p.Description, "domain_id": &p.DomainID, "parent_id": &p.ParentID} {
 		v, err := reqString(m, key)
 		if err != nil {
@@ -267,8 +275,8 @@ func (h *handlers) updateProject(w http.ResponseWriter, r *http.Request) error {
 	if patch.Tags, err = reqStringList(m, "tags"); err != nil {
 		return err
 	}
-	if isDomain, ok := m["is_domain"]; ok && isDomain != false {
-		return fault.BadRequestf("Update of `is_domain` is not allowed.")
+	if patch.IsDomain, err = reqBool(m, "is_domain"); err != nil {
+		return err
 	}
 	if id, ok := m["id"]; ok && id != r.PathValue("id") {
 		return fault.BadRequestf("Cannot change project ID.")

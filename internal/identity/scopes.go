@@ -183,7 +183,12 @@ func (s *Service) ProjectSubtreeAsIDs(ctx context.Context, p *Project) (any, err
 		if depth > 64 {
 			return nil, nil
 		}
-		rows, err := s.db.QueryContext(ctx, `SELECT id FROM projects WHERE parent_id = $1`, id)
+		q := `SELECT id FROM projects WHERE parent_id = $1`
+		if depth == 0 && p.IsDomain {
+			// A domain's children are its top-level projects.
+			q = `SELECT id FROM projects WHERE domain_id = $1 AND parent_id IS NULL`
+		}
+		rows, err := s.db.QueryContext(ctx, q, id)
 		if err != nil {
 			return nil, err
 		}

@@ -203,10 +203,9 @@ func (s *Service) CreateUser(ctx context.Context, p *authn.Principal, u User, pa
 		}
 	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		// Keystone answers DomainNotFound (404) here, as tempest's
+		// test_create_user_for_non_existent_domain expects.
 		if _, err := getDomain(ctx, tx, u.DomainID); err != nil {
-			if fault.Is(err, fault.NotFound) {
-				return fault.BadRequestf("Could not find domain: %s.", u.DomainID)
-			}
 			return err
 		}
 		if u.DefaultProjectID != "" {
