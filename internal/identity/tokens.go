@@ -116,7 +116,7 @@ func (s *Service) Authenticate(ctx context.Context, req AuthRequest) (*Token, er
 			}
 			old, err := s.ValidateToken(ctx, req.Token, false)
 			if err != nil {
-				return nil, errAuth
+				return nil, err // Keystone: 404 TokenNotFound for a bad or revoked token
 			}
 			if old.AppCred != nil {
 				return nil, fault.Forbiddenf("Application credential tokens cannot be used to get another token.")

@@ -182,3 +182,16 @@ func TestRevokedSubjectIs404AndIssueBodyMatchesValidation(t *testing.T) {
 		t.Fatalf("HEAD revoked token = %d, want 404", code)
 	}
 }
+
+func TestTokenMethodWithRevokedTokenIs404(t *testing.T) {
+	t.Parallel()
+	c := newTestCloud(t)
+	uid := c.newUser("carol", "pw-carol-1")
+	old := c.passwordToken("carol", "pw-carol-1", nil)
+	c.must(204, "POST", "/v3/users/"+uid+"/password", "", map[string]any{"user": map[string]any{"password": "pw-carol-2", "original_password": "pw-carol-1"}})
+	resp, _ := c.do("POST", "/v3/auth/tokens", "", map[string]any{"auth": map[string]any{"identity": map[string]any{
+		"methods": []string{"token"}, "token": map[string]any{"id": old}}}})
+	if resp.StatusCode != 404 {
+		t.Fatalf("token method with a token revoked by a password change = %d, want 404 as Keystone", resp.StatusCode)
+	}
+}
