@@ -152,6 +152,10 @@ func (b *Bus) startServer(ctx context.Context, dataDir, name string) error {
 		JetStreamMaxMemory:     embeddedMaxMemory,
 		JetStreamMaxStore:      embeddedMaxStore,
 		DisableJetStreamBanner: true,
+		// An enqueued task is acknowledged only once it is on disk: every
+		// acknowledged write survives a crash of the machine, not just of
+		// the process.
+		SyncAlways: true,
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {

@@ -36,8 +36,9 @@ type DB struct {
 
 // Open opens dsn: a postgres:// or postgresql:// URL, or a SQLite file path
 // (optionally prefixed "sqlite:"). SQLite runs in WAL mode with foreign keys
-// on, and write transactions take the lock at BEGIN so that concurrent
-// writers wait instead of failing.
+// on and synchronous=FULL (a commit is on disk before it is acknowledged,
+// so it survives a power loss too), and write transactions take the lock
+// at BEGIN so that concurrent writers wait instead of failing.
 func Open(ctx context.Context, dsn string) (*DB, error) {
 	var d *DB
 	switch {
@@ -57,7 +58,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 			return nil, fmt.Errorf("open sqlite: %w", err)
 		}
 		q := url.Values{}
-		for _, p := range []string{"journal_mode(WAL)", "foreign_keys(1)", "busy_timeout(10000)", "synchronous(NORMAL)"} {
+		for _, p := range []string{"journal_mode(WAL)", "foreign_keys(1)", "busy_timeout(10000)", "synchronous(FULL)"} {
 			q.Add("_pragma", p)
 		}
 		q.Set("_txlock", "immediate")
