@@ -6,14 +6,14 @@
 #
 # Environment (besides lib.sh's):
 #   TEMPEST_CONCURRENCY     workers [2]
-#   TEMPEST_REGEX           selection [^tempest\.api\.identity\.(v3|admin\.v3)\.]
+#   TEMPEST_REGEX           selection [^tempest\.api\.identity\.] (v2 tests skip: api_v2 = false)
 #   TEMPEST_OUT             results dir [$TMPDIR/tempest-identity-<UTC time>]
 #   TEMPEST_KNOWN_FAILURES  the list [test/tempest/identity-known-failures.txt]
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=test/e2e/lib.sh
 . "$HERE/lib.sh"
 
-DEFAULT_REGEX='^tempest\.api\.identity\.(v3|admin\.v3)\.'
+DEFAULT_REGEX='^tempest\.api\.identity\.'
 REGEX="${TEMPEST_REGEX:-$DEFAULT_REGEX}"
 KNOWN="${TEMPEST_KNOWN_FAILURES:-$E2E_ROOT/test/tempest/identity-known-failures.txt}"
 TEMPEST_OUT="${TEMPEST_OUT:-${TMPDIR:-/tmp}/tempest-identity-$(date -u +%Y%m%dT%H%M%SZ)}"
