@@ -19,6 +19,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/nimbus-cloud/nimbus/internal/authn"
 	"github.com/nimbus-cloud/nimbus/internal/bus"
 	"github.com/nimbus-cloud/nimbus/internal/config"
 	"github.com/nimbus-cloud/nimbus/internal/db"
@@ -26,10 +27,12 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/identity"
 	"github.com/nimbus-cloud/nimbus/internal/identity/backend"
 	"github.com/nimbus-cloud/nimbus/internal/identity/backend/ldap"
+	"github.com/nimbus-cloud/nimbus/internal/image"
+	filestore "github.com/nimbus-cloud/nimbus/internal/image/store/file"
 )
 
 // Services lists the services this build can run, in start order.
-var Services = []string{"identity"}
+var Services = []string{"identity", "image"}
 
 // Options say what Run does besides serving.
 type Options struct {
@@ -68,7 +71,6 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 	defer b.Close()
 
 	metrics := httpx.NewMetrics()
-	endpoints := map[string]string{}
 	var servers []*http.Server
 	var closers []func() error
 	defer func() {
@@ -76,35 +78,67 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 			_ = closers[i]()
 		}
 	}()
+	// serve listens first, so a taken port fails the start, then serves.
+	serve := func(name string, port int, h http.Handler) error {
+		addr := net.JoinHostPort(cfg.ListenHost, strconv.Itoa(port))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("%s: listen on %s: %w", name, addr, err)
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		servers = append(servers, srv)
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("server stopped", "service", name, "err", err)
+			}
+		}()
+		return nil
+	}
+	endpoints := map[string]string{}
+	for _, name := range o.Services {
+		endpoints[name] = serviceURL(cfg, name)
+	}
 
+	// Services other than identity check tokens with identity in this
+	// process when it runs here, else over HTTP as keystonemiddleware.
+	var validator authn.Validator
 	if slices.Contains(o.Services, "identity") {
 		svc, closeID, err := openIdentity(ctx, cfg, b, log.With("service", "identity"))
 		if err != nil {
 			return err
 		}
 		closers = append(closers, closeID)
-		addr := net.JoinHostPort(cfg.ListenHost, strconv.Itoa(cfg.Identity.Port))
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return fmt.Errorf("identity: listen on %s: %w", addr, err)
-		}
-		url := "http://" + net.JoinHostPort(cfg.Host(), strconv.Itoa(cfg.Identity.Port))
-		endpoints["identity"] = url + "/v3"
 		if o.Bootstrap {
 			if err := bootstrap(ctx, cfg, svc, endpoints, log); err != nil {
-				ln.Close()
 				return err
 			}
 		}
+		validator = svc
 		h := svc.Handler(httpx.Options{Log: log.With("service", "identity"), Metrics: metrics})
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
-			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-		servers = append(servers, srv)
-		go func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("identity server stopped", "err", err)
-			}
-		}()
+		if err := serve("identity", cfg.Identity.Port, h); err != nil {
+			return err
+		}
+	} else {
+		remote, err := authn.NewRemote(authn.RemoteOptions{AuthURL: cfg.Auth.URL, Username: cfg.Auth.Username,
+			Password: cfg.Auth.Password, ProjectName: cfg.Auth.ProjectName, UserDomainName: cfg.Auth.UserDomainName,
+			ProjectDomainName: cfg.Auth.ProjectDomainName})
+		if err != nil {
+			return fmt.Errorf("auth: %w (set [auth] auth_url, username and password)", err)
+		}
+		validator = remote
+	}
+
+	if slices.Contains(o.Services, "image") {
+		svc, closeImage, err := openImage(ctx, cfg, log.With("service", "image"))
+		if err != nil {
+			return err
+		}
+		closers = append(closers, closeImage)
+		h := svc.Handler(httpx.Options{Log: log.With("service", "image"), Metrics: metrics}, validator)
+		if err := serve("image", cfg.Image.Port, h); err != nil {
+			return err
+		}
 	}
 
 	if o.Ready != nil {
@@ -139,6 +173,40 @@ func openIdentity(ctx context.Context, cfg config.Config, b *bus.Bus, log *slog.
 		return nil, nil, fmt.Errorf("identity: subscribe to invalidations: %w", err)
 	}
 	return svc, func() error { _ = sub.Unsubscribe(); return d.Close() }, nil
+}
+
+// serviceURL is the catalog URL of a service run by this process.
+func serviceURL(cfg config.Config, name string) string {
+	port := map[string]int{"identity": cfg.Identity.Port, "image": cfg.Image.Port}[name]
+	url := "http://" + net.JoinHostPort(cfg.Host(), strconv.Itoa(port))
+	if name == "identity" {
+		url += "/v3"
+	}
+	return url
+}
+
+// openImage builds the image service on its database and file store.
+func openImage(ctx context.Context, cfg config.Config, log *slog.Logger) (*image.Service, func() error, error) {
+	d, err := db.Open(ctx, cfg.ImageDB())
+	if err != nil {
+		return nil, nil, fmt.Errorf("image: %w", err)
+	}
+	st, err := filestore.New(cfg.ImageStoreDir())
+	if err != nil {
+		d.Close()
+		return nil, nil, fmt.Errorf("image: file store: %w", err)
+	}
+	ic := image.DefaultConfig()
+	ic.ImageSizeCap = cfg.Image.ImageSizeCap
+	ic.QuotaImages = cfg.Image.QuotaImages
+	ic.QuotaSizeTotal = cfg.Image.QuotaSizeTotal
+	ic.PolicyFile = cfg.Image.PolicyFile
+	svc, err := image.New(ctx, ic, image.Options{DB: d, Store: st, Log: log})
+	if err != nil {
+		d.Close()
+		return nil, nil, err
+	}
+	return svc, d.Close, nil
 }
 
 // OpenIdentity opens the identity service without a bus, for one-shot

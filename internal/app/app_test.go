@@ -89,6 +89,7 @@ func TestUpBootstrapsOnceAndKeepsStateAcrossRestarts(t *testing.T) {
 	dir := t.TempDir()
 	cfg := config.Default(dir)
 	cfg.Identity.Port = freePort(t)
+	cfg.Image.Port = freePort(t)
 	cfg.Identity.BcryptCost = 4
 	cfg.LogLevel = "warn"
 
@@ -136,6 +137,7 @@ func TestRemoteValidationAgainstRunningIdentity(t *testing.T) {
 	dir := t.TempDir()
 	cfg := config.Default(dir)
 	cfg.Identity.Port = freePort(t)
+	cfg.Image.Port = freePort(t)
 	cfg.Identity.BcryptCost = 4
 	eps, stop := start(t, cfg)
 	defer stop()

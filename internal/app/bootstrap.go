@@ -13,7 +13,7 @@ import (
 )
 
 // catalogNames are the service names OpenStack clients expect.
-var catalogNames = map[string]string{"identity": "keystone"}
+var catalogNames = map[string]string{"identity": "keystone", "image": "glance"}
 
 // bootstrap makes the first admin and the catalog entries of the running
 // services, and on the first start writes clouds.yaml and admin-openrc.

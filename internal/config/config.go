@@ -29,6 +29,30 @@ type Config struct {
 	Bus        string `toml:"bus"`         // nats:// URL; empty starts an embedded server
 
 	Identity IdentityConfig `toml:"identity"`
+	Image    ImageConfig    `toml:"image"`
+	Auth     AuthConfig     `toml:"auth"`
+}
+
+// ImageConfig is the image service's section.
+type ImageConfig struct {
+	Port           int    `toml:"port"`              // API port (Glance's 9292)
+	DB             string `toml:"db"`                // postgres:// URL or SQLite path; default DATA/db/image.sqlite
+	StoreDir       string `toml:"store_dir"`         // file store directory; default DATA/images
+	ImageSizeCap   int64  `toml:"image_size_cap"`    // largest image in bytes
+	QuotaImages    int    `toml:"image_count_total"` // images per project; 0 = unlimited
+	QuotaSizeTotal int64  `toml:"image_size_total"`  // bytes per project; 0 = unlimited
+	PolicyFile     string `toml:"policy_file"`       // operator's policy.yaml
+}
+
+// AuthConfig is how services other than identity check tokens when
+// identity runs elsewhere (keystonemiddleware's [keystone_authtoken]).
+type AuthConfig struct {
+	URL               string `toml:"auth_url"` // identity endpoint, e.g. http://keystone:5000
+	Username          string `toml:"username"`
+	Password          string `toml:"password"`
+	ProjectName       string `toml:"project_name"`
+	UserDomainName    string `toml:"user_domain_name"`
+	ProjectDomainName string `toml:"project_domain_name"`
 }
 
 // IdentityConfig is the identity service's section.
@@ -97,6 +121,8 @@ func Default(dataDir string) Config {
 			BcryptCost:         12,
 			LockoutDuration:    30 * time.Minute,
 		},
+		Image: ImageConfig{Port: 9292, ImageSizeCap: 1 << 40},
+		Auth:  AuthConfig{UserDomainName: "Default", ProjectDomainName: "Default", ProjectName: "service"},
 	}
 }
 
@@ -153,7 +179,7 @@ func setScalar(fv reflect.Value, s string) error {
 		fv.SetInt(int64(d))
 	case fv.Kind() == reflect.String:
 		fv.SetString(s)
-	case fv.Kind() == reflect.Int:
+	case fv.Kind() == reflect.Int, fv.Kind() == reflect.Int64:
 		n, err := strconv.Atoi(s)
 		if err != nil {
 			return err
@@ -188,6 +214,12 @@ func (c *Config) Validate() error {
 	if c.Identity.BcryptCost < 4 || c.Identity.BcryptCost > 31 {
 		return errors.New("identity.password_hash_rounds must be between 4 and 31")
 	}
+	if c.Image.Port <= 0 || c.Image.Port > 65535 {
+		return fmt.Errorf("image.port %d is not a port", c.Image.Port)
+	}
+	if c.Image.ImageSizeCap <= 0 {
+		return errors.New("image.image_size_cap must be positive")
+	}
 	if c.Bus != "" && !strings.HasPrefix(c.Bus, "nats://") && !strings.HasPrefix(c.Bus, "tls://") {
 		return fmt.Errorf("bus %q must be a nats:// URL", c.Bus)
 	}
@@ -205,6 +237,22 @@ func (c *Config) IdentityDB() string {
 		return c.Identity.DB
 	}
 	return c.Path("db", "identity.sqlite")
+}
+
+// ImageDB is the image database DSN.
+func (c *Config) ImageDB() string {
+	if c.Image.DB != "" {
+		return c.Image.DB
+	}
+	return c.Path("db", "image.sqlite")
+}
+
+// ImageStoreDir is where the file store keeps image data.
+func (c *Config) ImageStoreDir() string {
+	if c.Image.StoreDir != "" {
+		return c.Image.StoreDir
+	}
+	return c.Path("images")
 }
 
 // Host is the host name clients should use.

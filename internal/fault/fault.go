@@ -21,6 +21,7 @@ const (
 	Conflict
 	Gone
 	TooLarge
+	RangeNotSatisfiable
 	OverLimit
 	NotImplemented
 	Unavailable
@@ -91,6 +92,8 @@ func (k Kind) Status() int {
 		return http.StatusGone
 	case TooLarge:
 		return http.StatusRequestEntityTooLarge
+	case RangeNotSatisfiable:
+		return http.StatusRequestedRangeNotSatisfiable
 	case OverLimit:
 		return http.StatusRequestEntityTooLarge
 	case NotImplemented:
@@ -120,6 +123,8 @@ func FromStatus(code int) Kind {
 		return Gone
 	case http.StatusRequestEntityTooLarge:
 		return TooLarge
+	case http.StatusRequestedRangeNotSatisfiable:
+		return RangeNotSatisfiable
 	case http.StatusNotImplemented:
 		return NotImplemented
 	case http.StatusServiceUnavailable:

@@ -3,6 +3,7 @@ package httpx
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 
 	"github.com/nimbus-cloud/nimbus/internal/fault"
 )
@@ -67,4 +68,14 @@ func writeBody(w http.ResponseWriter, status int, body any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(data)
+}
+
+// WebOb writes errors as Glance's webob does for non-HTML clients:
+// "404 Not Found\n\n<message>\n\n   " as text/plain.
+func WebOb(w http.ResponseWriter, r *http.Request, status int, e *fault.Error) {
+	w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write([]byte(strconv.Itoa(status) + " " + http.StatusText(status) + "\n\n" + e.Msg + "\n\n   "))
+	}
 }

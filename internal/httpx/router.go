@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -38,9 +39,10 @@ type Options struct {
 
 // Router dispatches requests to handlers and owns the request pipeline.
 type Router struct {
-	mux  *http.ServeMux
-	opts Options
-	log  *slog.Logger
+	mux       *http.ServeMux
+	opts      Options
+	log       *slog.Logger
+	streaming map[string]bool // patterns whose bodies are not size-limited
 }
 
 // NewRouter makes a Router.
@@ -55,7 +57,7 @@ func NewRouter(o Options) *Router {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Router{mux: http.NewServeMux(), opts: o, log: log}
+	return &Router{mux: http.NewServeMux(), opts: o, log: log, streaming: map[string]bool{}}
 }
 
 // Handle adds a route that requires an authenticated caller.
@@ -66,6 +68,14 @@ func (rt *Router) Handle(pattern string, h HandlerFunc) {
 // Public adds a route anyone may call, such as version discovery.
 func (rt *Router) Public(pattern string, h HandlerFunc) {
 	rt.mux.Handle(pattern, rt.wrap(h, false))
+}
+
+// Stream adds an authenticated route whose request body is data to
+// stream (an image upload), exempt from MaxBodyBytes; the handler limits
+// it itself.
+func (rt *Router) Stream(pattern string, h HandlerFunc) {
+	rt.streaming[pattern] = true
+	rt.mux.Handle(pattern, rt.wrap(h, true))
 }
 
 // Raw adds a plain http.Handler, e.g. /metrics.
@@ -118,10 +128,10 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(ctx)
 	w.Header().Set(RequestIDHeader, id)
 	lw := &logWriter{ResponseWriter: w, status: http.StatusOK}
-	if r.Body != nil {
+	_, pattern := rt.mux.Handler(r)
+	if r.Body != nil && !rt.streaming[pattern] {
 		r.Body = http.MaxBytesReader(lw, r.Body, rt.opts.MaxBodyBytes)
 	}
-	_, pattern := rt.mux.Handler(r)
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
@@ -206,6 +216,20 @@ func (w *logWriter) Write(b []byte) (int, error) {
 }
 
 func (w *logWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ReadFrom keeps the connection's sendfile path for streamed downloads.
+func (w *logWriter) ReadFrom(r io.Reader) (int64, error) {
+	w.wrote = true
+	var n int64
+	var err error
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(r)
+	} else {
+		n, err = io.Copy(struct{ io.Writer }{w.ResponseWriter}, r)
+	}
+	w.bytes += n
+	return n, err
+}
 
 // Flush lets streaming handlers push bytes through the wrapper.
 func (w *logWriter) Flush() {
