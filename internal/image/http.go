@@ -55,6 +55,7 @@ func (s *Service) Handler(o httpx.Options, v authn.Validator) http.Handler {
 	rt.Handle("GET /v2/schemas/member", h.schema(memberSchema))
 	rt.Handle("GET /v2/schemas/members", h.schema(membersSchema))
 	h.dataRoutes(rt)
+	h.importRoutes(rt)
 	if o.Metrics != nil {
 		rt.Raw("GET /metrics", o.Metrics.Handler())
 	}
