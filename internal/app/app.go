@@ -130,11 +130,16 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 	}
 
 	if slices.Contains(o.Services, "image") {
-		svc, closeImage, err := openImage(ctx, cfg, log.With("service", "image"))
+		svc, closeImage, err := openImage(ctx, cfg, b, log.With("service", "image"))
 		if err != nil {
 			return err
 		}
 		closers = append(closers, closeImage)
+		stopImports, err := svc.StartImportWorker(ctx)
+		if err != nil {
+			return fmt.Errorf("image: import worker: %w", err)
+		}
+		closers = append(closers, func() error { stopImports(); return nil })
 		h := svc.Handler(httpx.Options{Log: log.With("service", "image"), Metrics: metrics}, validator)
 		if err := serve("image", cfg.Image.Port, h); err != nil {
 			return err
@@ -186,7 +191,7 @@ func serviceURL(cfg config.Config, name string) string {
 }
 
 // openImage builds the image service on its database and file store.
-func openImage(ctx context.Context, cfg config.Config, log *slog.Logger) (*image.Service, func() error, error) {
+func openImage(ctx context.Context, cfg config.Config, b *bus.Bus, log *slog.Logger) (*image.Service, func() error, error) {
 	d, err := db.Open(ctx, cfg.ImageDB())
 	if err != nil {
 		return nil, nil, fmt.Errorf("image: %w", err)
@@ -196,12 +201,18 @@ func openImage(ctx context.Context, cfg config.Config, log *slog.Logger) (*image
 		d.Close()
 		return nil, nil, fmt.Errorf("image: file store: %w", err)
 	}
+	staging, err := filestore.New(cfg.ImageStoreDir() + "-staging")
+	if err != nil {
+		d.Close()
+		return nil, nil, fmt.Errorf("image: staging store: %w", err)
+	}
 	ic := image.DefaultConfig()
+	ic.WebDownloadAllowed = cfg.Image.WebDownloadAllowed
 	ic.ImageSizeCap = cfg.Image.ImageSizeCap
 	ic.QuotaImages = cfg.Image.QuotaImages
 	ic.QuotaSizeTotal = cfg.Image.QuotaSizeTotal
 	ic.PolicyFile = cfg.Image.PolicyFile
-	svc, err := image.New(ctx, ic, image.Options{DB: d, Store: st, Log: log})
+	svc, err := image.New(ctx, ic, image.Options{DB: d, Store: st, Staging: staging, Bus: b, Log: log})
 	if err != nil {
 		d.Close()
 		return nil, nil, err

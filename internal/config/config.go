@@ -42,6 +42,10 @@ type ImageConfig struct {
 	QuotaImages    int    `toml:"image_count_total"` // images per project; 0 = unlimited
 	QuotaSizeTotal int64  `toml:"image_size_total"`  // bytes per project; 0 = unlimited
 	PolicyFile     string `toml:"policy_file"`       // operator's policy.yaml
+	// WebDownloadAllowed lists host names, IPs and CIDRs that web-download
+	// import may fetch from; empty turns web-download off. In the
+	// environment: comma-separated.
+	WebDownloadAllowed []string `toml:"web_download_allowed_hosts"`
 }
 
 // AuthConfig is how services other than identity check tokens when
@@ -185,6 +189,14 @@ func setScalar(fv reflect.Value, s string) error {
 			return err
 		}
 		fv.SetInt(int64(n))
+	case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.String:
+		var list []string
+		for _, part := range strings.Split(s, ",") {
+			if p := strings.TrimSpace(part); p != "" {
+				list = append(list, p)
+			}
+		}
+		fv.Set(reflect.ValueOf(list))
 	case fv.Kind() == reflect.Bool:
 		b, err := strconv.ParseBool(s)
 		if err != nil {

@@ -27,9 +27,6 @@ func (h *handlers) dataRoutes(rt *httpx.Router) {
 	rt.Handle("GET /v2/info/import", h.importInfo)
 }
 
-// ImportMethods are the interoperable import methods this cloud offers.
-func (s *Service) ImportMethods() []string { return []string{} }
-
 func (h *handlers) importInfo(w http.ResponseWriter, r *http.Request) error {
 	return httpx.WriteJSON(w, http.StatusOK, map[string]any{"import-methods": map[string]any{
 		"description": "Import methods available.", "type": "array", "value": h.svc.ImportMethods()}})

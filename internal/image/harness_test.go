@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/nimbus-cloud/nimbus/internal/bus"
 	"github.com/nimbus-cloud/nimbus/internal/db"
 	"github.com/nimbus-cloud/nimbus/internal/httpx"
 	"github.com/nimbus-cloud/nimbus/internal/identity"
@@ -35,6 +36,13 @@ type testCloud struct {
 }
 
 func newTestCloud(t *testing.T, tweak ...func(*Config)) *testCloud {
+	t.Helper()
+	return newTestCloudWith(t, false, tweak...)
+}
+
+// newTestCloudWith also runs import (an embedded bus, a staging store and
+// the import worker) when importing is true.
+func newTestCloudWith(t *testing.T, importing bool, tweak ...func(*Config)) *testCloud {
 	t.Helper()
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -70,9 +78,29 @@ func newTestCloud(t *testing.T, tweak ...func(*Config)) *testCloud {
 	for _, f := range tweak {
 		f(&cfg)
 	}
-	c.svc, err = New(ctx, cfg, Options{DB: imgDB, Store: st})
+	opts := Options{DB: imgDB, Store: st}
+	if importing {
+		b, err := bus.Open(ctx, bus.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		staging, err := filestore.New(filepath.Join(dir, "staging"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Bus, opts.Staging = b, staging
+	}
+	c.svc, err = New(ctx, cfg, opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if importing {
+		stop, err := c.svc.StartImportWorker(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(stop)
 	}
 	c.srv = httptest.NewServer(c.svc.Handler(httpx.Options{}, ids))
 	t.Cleanup(c.srv.Close)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nimbus-cloud/nimbus/internal/authn"
+	"github.com/nimbus-cloud/nimbus/internal/bus"
 	"github.com/nimbus-cloud/nimbus/internal/db"
 	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"github.com/nimbus-cloud/nimbus/internal/image/store"
@@ -35,6 +36,9 @@ type Config struct {
 	QuotaImages    int    // image_count_total per project; 0 = unlimited
 	QuotaSizeTotal int64  // image_size_total per project in bytes; 0 = unlimited
 	PolicyFile     string // operator's policy.yaml
+	// WebDownloadAllowed lists the host names, IPs and CIDRs web-download
+	// may fetch from; empty turns web-download off.
+	WebDownloadAllowed []string
 }
 
 // DefaultConfig is Glance's defaults.
@@ -44,19 +48,23 @@ func DefaultConfig() Config {
 
 // Service holds the image rules.
 type Service struct {
-	db     *db.DB
-	store  store.Store
-	cfg    Config
-	log    *slog.Logger
-	policy *policy.Enforcer
-	now    func() time.Time
+	db      *db.DB
+	store   store.Store
+	staging store.Store // glance-direct's staged data; nil = no import
+	bus     *bus.Bus    // durable import tasks; nil = no import
+	cfg     Config
+	log     *slog.Logger
+	policy  *policy.Enforcer
+	now     func() time.Time
 }
 
 // Options are what New needs besides Config.
 type Options struct {
-	DB    *db.DB
-	Store store.Store // where image data goes
-	Log   *slog.Logger
+	DB      *db.DB
+	Store   store.Store // where image data goes
+	Staging store.Store // where glance-direct stages data (with Bus: enables import)
+	Bus     *bus.Bus
+	Log     *slog.Logger
 }
 
 // New makes the image service and migrates its database.
@@ -77,7 +85,7 @@ func New(ctx context.Context, cfg Config, o Options) (*Service, error) {
 			return nil, fmt.Errorf("image: %w", err)
 		}
 	}
-	return &Service{db: o.DB, store: o.Store, cfg: cfg, log: log, policy: enf, now: time.Now}, nil
+	return &Service{db: o.DB, store: o.Store, staging: o.Staging, bus: o.Bus, cfg: cfg, log: log, policy: enf, now: time.Now}, nil
 }
 
 // policyDefaults follow Glance's secure-RBAC defaults: readers read,
