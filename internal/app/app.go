@@ -208,6 +208,8 @@ func openImage(ctx context.Context, cfg config.Config, b *bus.Bus, log *slog.Log
 	}
 	ic := image.DefaultConfig()
 	ic.WebDownloadAllowed = cfg.Image.WebDownloadAllowed
+	ic.ConvertTo = cfg.Image.ConvertTo
+	ic.ConvertDir = cfg.ImageStoreDir() + "-staging"
 	ic.ImageSizeCap = cfg.Image.ImageSizeCap
 	ic.QuotaImages = cfg.Image.QuotaImages
 	ic.QuotaSizeTotal = cfg.Image.QuotaSizeTotal

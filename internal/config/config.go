@@ -46,6 +46,9 @@ type ImageConfig struct {
 	// import may fetch from; empty turns web-download off. In the
 	// environment: comma-separated.
 	WebDownloadAllowed []string `toml:"web_download_allowed_hosts"`
+	// ConvertTo converts imported images to this disk format with
+	// qemu-img (Glance's image_conversion plugin); empty = off.
+	ConvertTo string `toml:"convert_to_format"`
 }
 
 // AuthConfig is how services other than identity check tokens when
@@ -228,6 +231,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Image.Port <= 0 || c.Image.Port > 65535 {
 		return fmt.Errorf("image.port %d is not a port", c.Image.Port)
+	}
+	if f := c.Image.ConvertTo; f != "" && f != "raw" && f != "qcow2" && f != "vmdk" && f != "vhd" && f != "vhdx" && f != "vdi" {
+		return fmt.Errorf("image.convert_to_format %q is not a format qemu-img writes", f)
 	}
 	if c.Image.ImageSizeCap <= 0 {
 		return errors.New("image.image_size_cap must be positive")

@@ -232,17 +232,25 @@ func (s *Service) runImport(ctx context.Context, body []byte) error {
 		s.failImport(ctx, t, err.Error())
 		return nil
 	}
-	res, err := s.stream(ctx, img, src, maxSize)
+	conv, err := s.convert(ctx, img, src, maxSize)
+	if err != nil {
+		s.failImport(ctx, t, userMessage(err))
+		return nil
+	}
+	defer conv.done()
+	target := *img
+	target.DiskFormat = &conv.format
+	res, err := s.stream(ctx, &target, conv.src, maxSize)
 	if err != nil {
 		s.failImport(ctx, t, userMessage(err))
 		return nil
 	}
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
 		r, err := tx.ExecContext(ctx, `UPDATE images SET status = $2, size = $3, virtual_size = $4, checksum = $5,
-			os_hash_algo = 'sha512', os_hash_value = $6, store = $7, location = $8, stage_location = '', updated_at = $9
-			WHERE id = $1 AND status = $10`,
+			os_hash_algo = 'sha512', os_hash_value = $6, store = $7, location = $8, stage_location = '', updated_at = $9,
+			disk_format = $11 WHERE id = $1 AND status = $10`,
 			img.ID, StatusActive, res.size, res.virtualSize, res.checksum, res.hashValue, s.store.Name(), res.location,
-			s.now().UTC().Truncate(time.Second).UnixMicro(), StatusImporting)
+			s.now().UTC().Truncate(time.Second).UnixMicro(), StatusImporting, conv.format)
 		if err != nil {
 			return err
 		}

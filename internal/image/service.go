@@ -39,11 +39,16 @@ type Config struct {
 	// WebDownloadAllowed lists the host names, IPs and CIDRs web-download
 	// may fetch from; empty turns web-download off.
 	WebDownloadAllowed []string
+	// ConvertTo, if set, converts imported images to this disk format with
+	// qemu-img (Glance's image_conversion plugin); off by default.
+	ConvertTo      string
+	ConvertDir     string        // scratch space for conversion; "" = the system temp dir
+	ConvertTimeout time.Duration // limit of one conversion
 }
 
 // DefaultConfig is Glance's defaults.
 func DefaultConfig() Config {
-	return Config{ImageSizeCap: 1 << 40, ListLimit: 25, MaxListLimit: 1000}
+	return Config{ImageSizeCap: 1 << 40, ListLimit: 25, MaxListLimit: 1000, ConvertTimeout: defaultConvertTimeout}
 }
 
 // Service holds the image rules.
