@@ -255,7 +255,7 @@ func testMaxSize(t *testing.T, s store.Store) {
 	})
 	t.Run("Endless", func(t *testing.T) {
 		g := NewGen(2, -1)
-		_, err := s.Put(t.Context(), NewID(), g, max)
+		_, err := s.Put(t.Context(), NewID(), runaway(g), max)
 		wantTooLarge(t, err, store.MsgQuota)
 		// "As soon as": no more than a buffer's worth past the cap.
 		if g.Sent > max+8*mib {
@@ -279,6 +279,12 @@ func (f *failingReader) Read(p []byte) (int, error) {
 }
 
 var errBoom = errors.New("connection reset half way")
+
+// runaway bounds an endless reader, so that a store that does not stop
+// fails the test instead of filling the disk.
+func runaway(r io.Reader) io.Reader {
+	return &failingReader{io.LimitReader(r, 64*mib), errors.New("store read 64 MiB past where it should have stopped")}
+}
 
 func testReaderFails(t *testing.T, s store.Store) {
 	_, err := s.Put(t.Context(), NewID(), &failingReader{NewGen(3, 3*mib+5), errBoom}, 0)
@@ -307,7 +313,7 @@ func testCancel(t *testing.T, s store.Store) {
 	t.Run("MidCopy", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
-		_, err := s.Put(ctx, NewID(), &cancelReader{NewGen(4, -1), 2 * mib, cancel}, 0)
+		_, err := s.Put(ctx, NewID(), &cancelReader{runaway(NewGen(4, -1)), 2 * mib, cancel}, 0)
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("Put err = %v, want context.Canceled", err)
 		}
