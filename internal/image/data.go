@@ -106,7 +106,9 @@ func (s *Service) stream(ctx context.Context, img *Image, body io.Reader, maxSiz
 	md := md5.New()
 	sha := sha512.New()
 	insp := inspect.New()
-	tee := io.TeeReader(body, io.MultiWriter(md, sha, insp))
+	sums := newParallelHash(md, io.MultiWriter(sha, insp))
+	defer sums.Close()
+	tee := io.TeeReader(body, sums)
 	obj, err := s.store.Put(ctx, img.ID, tee, maxSize)
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -129,6 +131,46 @@ func (s *Service) stream(ctx context.Context, img *Image, body io.Reader, maxSiz
 }
 
 func hexSum(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }
+
+// parallelHash feeds each chunk to md5 on a helper goroutine while the
+// caller's goroutine feeds it to rest (sha512 and the inspector): each runs
+// at about 1 GB/s, and one after the other they held uploads to half the
+// disk's speed. Write returns once both are done with the chunk.
+type parallelHash struct {
+	md   hash.Hash
+	rest io.Writer
+	in   chan []byte
+	done chan struct{}
+}
+
+// parallelMin is the chunk size below which a hand-off costs more than
+// it saves.
+const parallelMin = 16 << 10
+
+func newParallelHash(md hash.Hash, rest io.Writer) *parallelHash {
+	p := &parallelHash{md: md, rest: rest, in: make(chan []byte), done: make(chan struct{})}
+	go func() {
+		for b := range p.in {
+			p.md.Write(b)
+			p.done <- struct{}{}
+		}
+	}()
+	return p
+}
+
+func (p *parallelHash) Write(b []byte) (int, error) {
+	if len(b) < parallelMin {
+		p.md.Write(b)
+		return p.rest.Write(b)
+	}
+	p.in <- b
+	n, err := p.rest.Write(b)
+	<-p.done
+	return n, err
+}
+
+// Close stops the helper goroutine.
+func (p *parallelHash) Close() { close(p.in) }
 
 // uploadCap is the most an upload may bring: image_size_cap, and what is
 // left of the owner's total size quota.
