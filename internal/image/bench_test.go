@@ -25,7 +25,7 @@ import (
 // random 1 MiB block, with the block number stamped in every 4 KiB so that
 // no two blocks (and no two pages) are alike.
 type noise struct {
-	block []byte
+	block  []byte
 	n, off int64
 }
 
