@@ -23,6 +23,7 @@ const usage = `usage: nimbus-load COMMAND [flags]
 
 commands:
   identity   token validate, token issue (token method), token issue (password)
+  image      upload and download one image of --size bytes, MB/s each way
 
 Run "nimbus-load COMMAND -h" for the flags of a command.
 `
@@ -42,6 +43,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "identity":
 		return identityCmd(ctx, args[1:], stdout, stderr)
+	case "image":
+		return imageCmd(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
