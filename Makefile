@@ -3,7 +3,7 @@
 GO   ?= go
 DATA ?= ./data
 
-.PHONY: all build up test deps unit e2e e2e-identity e2e-tempest bench-identity load
+.PHONY: all build up test deps unit e2e e2e-identity e2e-tempest bench-identity bench-image load
 
 all: build
 
@@ -44,3 +44,7 @@ load:
 # BENCH_CONCURRENCY (1,8,32) and BENCH_DURATION (10s) tune the load.
 bench-identity: build load
 	test/e2e/bench-identity.sh
+
+# BENCH_SIZE (1GiB), BENCH_MEM_SIZE (4GiB), BENCH_STRICT=1 fails below target.
+bench-image: build load
+	test/e2e/bench-image.sh
