@@ -13,8 +13,8 @@ build:
 up: build
 	bin/nimbus up --data-dir $(DATA)
 
-# test = deps, then unit (vet + go test), then both end-to-end suites; the
-# second e2e suite runs even when the first fails, and both must pass.
+# test = deps, then unit (vet + go test), then the end-to-end suites; each
+# e2e suite runs even when an earlier one fails, and all must pass.
 test: deps
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory e2e
@@ -30,6 +30,8 @@ e2e: build
 	@rc=0; \
 	test/e2e/identity.sh || rc=1; \
 	test/e2e/tempest-identity.sh || rc=1; \
+	test/e2e/image.sh || rc=1; \
+	test/e2e/tempest-image.sh || rc=1; \
 	exit $$rc
 
 e2e-identity: build
@@ -37,6 +39,12 @@ e2e-identity: build
 
 e2e-tempest: build
 	test/e2e/tempest-identity.sh
+
+e2e-image: build
+	test/e2e/image.sh
+
+e2e-tempest-image: build
+	test/e2e/tempest-image.sh
 
 load:
 	$(GO) build -o bin/nimbus-load ./cmd/nimbus-load

@@ -122,7 +122,11 @@ func (s *Service) stream(ctx context.Context, img *Image, body io.Reader, maxSiz
 		return nil, err
 	}
 	result := insp.Result()
-	if err := inspect.Verify(*img.DiskFormat, result); err != nil {
+	// As Glance, only a bare container's data is the disk itself; other
+	// containers (ami, ova, docker, ...) wrap it and are not inspected.
+	if img.ContainerFormat != nil && *img.ContainerFormat != "bare" {
+		result.VirtualSize = obj.Size
+	} else if err := inspect.Verify(*img.DiskFormat, result); err != nil {
 		_ = s.store.Delete(context.WithoutCancel(ctx), obj.Location)
 		return nil, fault.Wrap(fault.BadRequest, err, "Image data is not acceptable: %s", err.Error())
 	}

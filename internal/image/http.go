@@ -54,6 +54,9 @@ func (s *Service) Handler(o httpx.Options, v authn.Validator) http.Handler {
 	rt.Handle("GET /v2/schemas/images", h.schema(imagesSchema))
 	rt.Handle("GET /v2/schemas/member", h.schema(memberSchema))
 	rt.Handle("GET /v2/schemas/members", h.schema(membersSchema))
+	for name, doc := range metadefSchemas {
+		rt.Handle("GET /v2/schemas/metadefs/"+name, h.schema(doc))
+	}
 	h.dataRoutes(rt)
 	h.importRoutes(rt)
 	if o.Metrics != nil {
@@ -189,7 +192,7 @@ const patchType = "application/openstack-images-v2.1-json-patch"
 func (h *handlers) updateImage(w http.ResponseWriter, r *http.Request) error {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt != patchType && mt != "application/openstack-images-v2.0-json-patch" {
-		w.Header().Set("Accept-Patch", patchType)
+		w.Header().Set("Accept-Patch", "application/openstack-images-v2.0-json-patch, "+patchType)
 		return &fault.Error{Kind: fault.BadRequest, Type: "UnsupportedMediaType",
 			Msg: "Unsupported Content-Type: use " + patchType + "."}
 	}
@@ -198,15 +201,38 @@ func (h *handlers) updateImage(w http.ResponseWriter, r *http.Request) error {
 	if err := httpx.DecodeJSON(r, &raw); err != nil {
 		return err
 	}
+	// v2.1 is JSON patch (draft 10): {"op": "add", "path": "/x"}; v2.0 is
+	// draft 4, the operation the key: {"add": "/x"}.
+	draft4 := mt == "application/openstack-images-v2.0-json-patch"
 	var ops []PatchOp
 	for _, o := range raw {
 		var op PatchOp
-		if err := json.Unmarshal(o["op"], &op.Op); err != nil {
-			return fault.BadRequestf("Operation objects must contain exactly one member named \"op\".")
+		if draft4 {
+			for _, name := range []string{"add", "remove", "replace"} {
+				v, ok := o[name]
+				if !ok {
+					continue
+				}
+				if op.Op != "" {
+					return fault.BadRequestf("Operation objects must contain only one member named \"add\", \"remove\", or \"replace\".")
+				}
+				op.Op = name
+				if err := json.Unmarshal(v, &op.Path); err != nil {
+					return fault.BadRequestf("Invalid JSON pointer for this resource.")
+				}
+			}
+			if op.Op == "" {
+				return fault.BadRequestf("Operation objects must contain exactly one member named \"add\", \"remove\", or \"replace\".")
+			}
+		} else {
+			if err := json.Unmarshal(o["op"], &op.Op); err != nil {
+				return fault.BadRequestf("Unable to find `op` in JSON Schema change. It must be one of the following: add, remove, replace.")
+			}
+			if err := json.Unmarshal(o["path"], &op.Path); err != nil {
+				return fault.BadRequestf("Unable to find 'path' in JSON Schema change")
+			}
 		}
-		if err := json.Unmarshal(o["path"], &op.Path); err != nil {
-			return fault.BadRequestf("Unable to find '/' in JSON Schema change")
-		}
+		op.Draft4 = draft4
 		if v, ok := o["value"]; ok {
 			op.HasValue = true
 			if err := json.Unmarshal(v, &op.Value); err != nil {

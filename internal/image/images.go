@@ -24,6 +24,11 @@ var readOnly = map[string]bool{
 // reserved are names that are not image properties at all.
 var reserved = map[string]bool{"deleted": true, "deleted_at": true, "location": true, "locations": true}
 
+// reservedNS prefixes the properties Glance keeps for itself (os_glance_*).
+const reservedNS = "os_glance"
+
+func isReserved(k string) bool { return reserved[k] || strings.HasPrefix(k, reservedNS) }
+
 // core attributes with their own columns.
 var core = map[string]bool{
 	"id": true, "name": true, "visibility": true, "protected": true, "os_hidden": true, "owner": true,
@@ -150,7 +155,7 @@ func (s *Service) setAttr(img *Image, k string, v any, create bool) error {
 	if readOnly[k] {
 		return fault.Forbiddenf("Attribute '%s' is read-only.", k)
 	}
-	if reserved[k] {
+	if isReserved(k) {
 		return fault.Forbiddenf("Attribute '%s' is reserved.", k)
 	}
 	str := func() (string, error) {
@@ -281,6 +286,7 @@ type PatchOp struct {
 	Path     string
 	Value    any
 	HasValue bool
+	Draft4   bool // the v2.0 media type: add of an existing property is a conflict
 }
 
 // UpdateImage applies JSON-patch operations.
@@ -330,9 +336,13 @@ func (s *Service) applyOp(img *Image, op PatchOp) error {
 		if !op.HasValue {
 			return fault.BadRequestf("Operation objects must contain a 'value' member.")
 		}
-		if op.Op == "replace" && !core[path] && !readOnly[path] && !reserved[path] {
-			if _, ok := img.Properties[path]; !ok {
+		if !core[path] && !readOnly[path] && !isReserved(path) {
+			_, ok := img.Properties[path]
+			if op.Op == "replace" && !ok {
 				return fault.Conflictf("Property %s does not exist.", path)
+			}
+			if op.Op == "add" && ok && op.Draft4 {
+				return fault.Conflictf("Property %s already present.", path)
 			}
 		}
 		return s.setAttr(img, path, op.Value, false)
@@ -340,7 +350,7 @@ func (s *Service) applyOp(img *Image, op PatchOp) error {
 		if readOnly[path] || core[path] {
 			return fault.Forbiddenf("Attribute '%s' is read-only.", path)
 		}
-		if reserved[path] {
+		if isReserved(path) {
 			return fault.Forbiddenf("Attribute '%s' is reserved.", path)
 		}
 		if _, ok := img.Properties[path]; !ok {

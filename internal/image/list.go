@@ -307,6 +307,15 @@ func attrString(img *Image, k string) (string, bool) {
 		return strconv.Itoa(img.MinDisk), true
 	case "min_ram":
 		return strconv.Itoa(img.MinRAM), true
+	case "size", "virtual_size":
+		n := img.Size
+		if k == "virtual_size" {
+			n = img.VirtualSize
+		}
+		if n == nil {
+			return "", false
+		}
+		return strconv.FormatInt(*n, 10), true
 	case "checksum":
 		return deref(img.Checksum)
 	case "os_hash_value":

@@ -105,3 +105,127 @@ var membersSchema = map[string]any{
 	},
 	"links": []any{map[string]any{"href": "{schema}", "rel": "describedby"}},
 }
+
+// Metadata definition (metadefs) schemas, as Glance serves them under
+// /v2/schemas/metadefs/. Clients such as Horizon and the CLI read them.
+var (
+	metadefTimes = map[string]any{
+		"created_at": map[string]any{"type": "string", "readOnly": true, "format": "date-time", "description": "Date and time of creation"},
+		"updated_at": map[string]any{"type": "string", "readOnly": true, "format": "date-time", "description": "Date and time of the last modification"},
+	}
+	metadefPropertyProps = map[string]any{
+		"name":            map[string]any{"type": "string", "maxLength": 80},
+		"title":           map[string]any{"type": "string"},
+		"description":     map[string]any{"type": "string"},
+		"operators":       map[string]any{"type": "array", "items": map[string]any{"type": "string"}},
+		"type":            map[string]any{"type": "string", "enum": []any{"array", "boolean", "integer", "number", "object", "string", nil}},
+		"required":        map[string]any{"type": "array", "items": map[string]any{"type": "string"}, "minItems": 1, "uniqueItems": true},
+		"minimum":         map[string]any{"type": "number"},
+		"maximum":         map[string]any{"type": "number"},
+		"maxLength":       map[string]any{"type": "integer", "minimum": 0},
+		"minLength":       map[string]any{"type": "integer", "minimum": 0, "default": 0},
+		"pattern":         map[string]any{"type": "string", "format": "regex"},
+		"enum":            map[string]any{"type": "array"},
+		"readonly":        map[string]any{"type": "boolean"},
+		"default":         map[string]any{},
+		"items":           map[string]any{"type": "object"},
+		"maxItems":        map[string]any{"type": "integer", "minimum": 0},
+		"minItems":        map[string]any{"type": "integer", "minimum": 0, "default": 0},
+		"uniqueItems":     map[string]any{"type": "boolean", "default": false},
+		"additionalItems": map[string]any{"type": "boolean"},
+	}
+	metadefPropertySchema = map[string]any{
+		"name": "property", "properties": metadefPropertyProps, "required": []any{"name", "title", "type"},
+		"additionalProperties": false,
+	}
+	metadefObjectSchema = map[string]any{
+		"name": "object",
+		"properties": withTimes(map[string]any{
+			"name":        map[string]any{"type": "string", "maxLength": 80},
+			"description": map[string]any{"type": "string"},
+			"required":    map[string]any{"type": "array", "items": map[string]any{"type": "string"}},
+			"properties":  map[string]any{"type": "object", "additionalProperties": map[string]any{"type": "object", "properties": metadefPropertyProps}},
+			"schema":      map[string]any{"type": "string", "readOnly": true},
+			"self":        map[string]any{"type": "string", "readOnly": true},
+		}),
+		"required": []any{"name"}, "additionalProperties": false,
+	}
+	metadefTagSchema = map[string]any{
+		"name": "tag",
+		"properties": withTimes(map[string]any{
+			"name": map[string]any{"type": "string", "maxLength": 255},
+		}),
+		"required": []any{"name"}, "additionalProperties": false,
+	}
+	metadefResourceTypeSchema = map[string]any{
+		"name": "resource_type_association",
+		"properties": withTimes(map[string]any{
+			"name":              map[string]any{"type": "string", "maxLength": 80, "description": "Resource type names should be aligned with Heat resource types whenever possible: https://docs.openstack.org/heat/latest/template_guide/openstack.html"},
+			"prefix":            map[string]any{"type": "string", "maxLength": 80, "description": "Specifies the prefix to use for the given resource type."},
+			"properties_target": map[string]any{"type": "string", "maxLength": 80, "description": "Some resource types allow more than one key / value pair per instance."},
+		}),
+		"required": []any{"name"}, "additionalProperties": false,
+	}
+	metadefNamespaceSchema = map[string]any{
+		"name": "namespace",
+		"properties": withTimes(map[string]any{
+			"namespace":                  map[string]any{"type": "string", "maxLength": 80, "description": "The unique namespace text."},
+			"display_name":               map[string]any{"type": "string", "maxLength": 80, "description": "The user friendly name for the namespace."},
+			"description":                map[string]any{"type": "string", "maxLength": 500, "description": "Provides a user friendly description of the namespace."},
+			"visibility":                 map[string]any{"type": "string", "enum": []any{"public", "private"}, "description": "Scope of namespace accessibility."},
+			"protected":                  map[string]any{"type": "boolean", "description": "If true, namespace will not be deletable."},
+			"owner":                      map[string]any{"type": "string", "maxLength": 255, "description": "Owner of the namespace."},
+			"resource_type_associations": map[string]any{"type": "array", "items": metadefResourceTypeSchema},
+			"properties":                 map[string]any{"type": "object", "additionalProperties": metadefPropertySchema},
+			"objects":                    map[string]any{"type": "array", "items": metadefObjectSchema},
+			"tags":                       map[string]any{"type": "array", "items": metadefTagSchema},
+			"schema":                     map[string]any{"type": "string", "readOnly": true},
+			"self":                       map[string]any{"type": "string", "readOnly": true},
+		}),
+		"required": []any{"namespace"}, "additionalProperties": false,
+	}
+)
+
+func withTimes(props map[string]any) map[string]any {
+	for k, v := range metadefTimes {
+		props[k] = v
+	}
+	return props
+}
+
+// collectionSchema is Glance's CollectionSchema: a list of item under
+// plural, with paging links.
+func collectionSchema(plural string, item map[string]any) map[string]any {
+	return map[string]any{
+		"name": plural,
+		"properties": map[string]any{
+			plural:   map[string]any{"type": "array", "items": item},
+			"first":  map[string]any{"type": "string"},
+			"next":   map[string]any{"type": "string"},
+			"schema": map[string]any{"type": "string"},
+		},
+		"links": []any{
+			map[string]any{"href": "{first}", "rel": "first"},
+			map[string]any{"href": "{next}", "rel": "next"},
+			map[string]any{"href": "{schema}", "rel": "describedby"},
+		},
+	}
+}
+
+// metadefSchemas maps the path under /v2/schemas/metadefs/ to its schema.
+var metadefSchemas = map[string]map[string]any{
+	"namespace":  metadefNamespaceSchema,
+	"namespaces": collectionSchema("namespaces", metadefNamespaceSchema),
+	"object":     metadefObjectSchema,
+	"objects":    collectionSchema("objects", metadefObjectSchema),
+	"property":   metadefPropertySchema,
+	// a namespace's properties are an object keyed by property name
+	"properties": {"name": "properties", "properties": map[string]any{
+		"properties": map[string]any{"type": "object", "additionalProperties": metadefPropertySchema},
+		"schema":     map[string]any{"type": "string"},
+	}},
+	"tag":            metadefTagSchema,
+	"tags":           collectionSchema("tags", metadefTagSchema),
+	"resource_type":  metadefResourceTypeSchema,
+	"resource_types": collectionSchema("resource_type_associations", metadefResourceTypeSchema),
+}
