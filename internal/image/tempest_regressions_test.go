@@ -41,7 +41,7 @@ func TestPatchDraft4(t *testing.T) {
 	}
 	for _, bad := range [][]map[string]any{
 		{{"op": "replace", "path": "/name", "value": "c"}}, // the v2.1 form
-		{{"add": "/x", "replace": "/y", "value": "z"}},      // two operations
+		{{"add": "/x", "replace": "/y", "value": "z"}},     // two operations
 	} {
 		if code, _ = c.patch04(c.alice, id, bad); code != 400 {
 			t.Errorf("draft-4 patch %v = %d, want 400", bad, code)
