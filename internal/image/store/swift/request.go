@@ -95,7 +95,11 @@ func (s *Store) do(ctx context.Context, method, container, name, query string, h
 			req.Body = io.NopCloser(r)
 			req.ContentLength = n
 			if n < 0 {
+				// Send no data until Swift has taken the token. Go sends
+				// the body after a refusal all the same on a connection it
+				// keeps, so this one is not kept: a handshake per segment.
 				req.Header.Set("Expect", "100-continue")
+				req.Close = true
 			}
 		} else if method == http.MethodPut {
 			req.ContentLength = 0

@@ -60,7 +60,9 @@ type Options struct {
 	// SegmentSize is the size of every segment but the last. Default 200 MiB.
 	SegmentSize int64
 	// HTTPClient talks to Swift. Default: one whose transport waits for
-	// "100 Continue" before sending a segment, so that a 401 costs no data.
+	// "100 Continue" before sending a segment, so that a 401 costs no data
+	// and the segment can be sent again with a fresh token; a transport
+	// without ExpectContinueTimeout fails such an upload instead.
 	HTTPClient *http.Client
 	// Log gets the errors the Store handles itself (failed cleanups).
 	// Default: discarded.

@@ -354,3 +354,22 @@ func TestBadLocation(t *testing.T) {
 		t.Error("New accepted container a/b")
 	}
 }
+
+// TestTokenRefusedBeforeSegment: a real Swift's 401 to a segment upload
+// comes before "100 Continue", so no data is lost and the retry sends it.
+func TestTokenRefusedBeforeSegment(t *testing.T) {
+	s := newStore(t, Options{})
+	if err := s.ensureContainers(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	s.token = "AUTH_tk" + strings.Repeat("0", 32) // expired
+	id := storetest.NewID()
+	data, _ := io.ReadAll(storetest.NewGen(1, mib/2))
+	seg, err := s.putSegment(t.Context(), id, id+"/x/00000001", bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("putSegment after an expired token: %v", err)
+	}
+	if seg.SizeBytes != int64(len(data)) {
+		t.Errorf("segment has %d bytes, want %d", seg.SizeBytes, len(data))
+	}
+}
