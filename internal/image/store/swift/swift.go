@@ -432,12 +432,38 @@ func (s *Store) deleteObject(ctx context.Context, id string) error {
 	}
 	code, _, _ := strings.Cut(res.ResponseStatus, " ")
 	switch {
+	case code == "400":
+		// Not a manifest: an empty image is a plain object.
+		return s.deletePlain(ctx, id)
 	case len(res.Errors) > 0:
 		return fmt.Errorf("delete image %s: swift: %s %s %v", id, res.ResponseStatus, res.ResponseBody, res.Errors)
 	case code == "200" || code == "204" || code == "404":
 		return nil
 	}
 	return fmt.Errorf("delete image %s: swift: %s %s", id, res.ResponseStatus, res.ResponseBody)
+}
+
+// deletePlain deletes <container>/<id> if it is not a manifest, whose
+// segments a plain DELETE would leave behind.
+func (s *Store) deletePlain(ctx context.Context, id string) error {
+	h, err := s.head(ctx, s.container, id)
+	if fault.Is(err, fault.NotFound) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("delete image %s: %w", id, err)
+	}
+	if strings.EqualFold(h.Get("X-Static-Large-Object"), "true") {
+		return fmt.Errorf("delete image %s: swift refused to delete the manifest", id)
+	}
+	resp, err := s.sendBytes(ctx, http.MethodDelete, s.container, id, "", nil, nil)
+	if err != nil {
+		return fmt.Errorf("delete image %s: %w", id, err)
+	}
+	defer drain(resp)
+	if resp.StatusCode/100 != 2 && resp.StatusCode != http.StatusNotFound {
+		return statusErr(resp, "delete image "+id)
+	}
+	return nil
 }
 
 // parse maps a location back to an image id, accepting only

@@ -373,3 +373,25 @@ func TestTokenRefusedBeforeSegment(t *testing.T) {
 		t.Errorf("segment has %d bytes, want %d", seg.SizeBytes, len(data))
 	}
 }
+
+// TestEmpty: an empty image is a plain object (SLO segments cannot be
+// empty) that Delete removes like a manifest.
+func TestEmpty(t *testing.T) {
+	s := newStore(t, Options{})
+	id := storetest.NewID()
+	obj, err := s.Put(t.Context(), id, strings.NewReader(""), 0)
+	if err != nil || obj.Size != 0 {
+		t.Fatalf("Put(empty) = %+v, %v", obj, err)
+	}
+	if got := (listed{s}).List(t); !slices.Equal(got, []string{id}) {
+		t.Errorf("store holds %q, want %s", got, id)
+	}
+	for i := range 2 {
+		if err := s.Delete(t.Context(), obj.Location); err != nil {
+			t.Fatalf("Delete #%d: %v", i+1, err)
+		}
+	}
+	if got := (listed{s}).List(t); len(got) != 0 {
+		t.Errorf("after Delete the store holds %q", got)
+	}
+}
