@@ -12,6 +12,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 command -v qemu-img >/dev/null || fail "qemu-img is missing: apt-get install -y qemu-utils (or run .ci/deps)"
 
+# shellcheck disable=SC2119 # a fresh temp data dir
 nimbus_start
 
 REGION="$(openrc_get OS_REGION_NAME)"
