@@ -305,12 +305,13 @@ func (s *Service) failImport(ctx context.Context, t *Task, msg string) {
 	if loc != "" {
 		_ = s.staging.Delete(ctx, loc)
 	}
+	// The task first, so whoever sees the image killed finds the reason.
+	if err := s.setTaskStatus(ctx, t, TaskFailure, msg); err != nil {
+		s.log.Error("record failed import", "task", t.ID, "err", err)
+	}
 	if _, err := s.db.ExecContext(ctx, `UPDATE images SET status = $2, stage_location = '', updated_at = $3 WHERE id = $1 AND status = $4`,
 		t.ImageID, StatusKilled, s.now().UTC().Truncate(time.Second).UnixMicro(), StatusImporting); err != nil {
 		s.log.Error("kill image after failed import", "image", t.ImageID, "err", err)
-	}
-	if err := s.setTaskStatus(ctx, t, TaskFailure, msg); err != nil {
-		s.log.Error("record failed import", "task", t.ID, "err", err)
 	}
 }
 
