@@ -166,6 +166,10 @@ func (s *Service) Import(ctx context.Context, p *authn.Principal, id string, req
 		if n, _ := r.RowsAffected(); n == 0 {
 			return fault.Conflictf("Image status transition from %s to importing is not allowed", img.Status)
 		}
+		// Glance's reserved properties tell clients where the import goes.
+		if err := s.setImportProps(ctx, tx, id, map[string]string{"os_glance_importing_to_stores": s.store.Name()}, "os_glance_failed_import"); err != nil {
+			return err
+		}
 		return insertTask(ctx, tx, t)
 	})
 	if err != nil {
@@ -178,6 +182,29 @@ func (s *Service) Import(ctx context.Context, p *authn.Principal, id string, req
 		return nil, fault.Wrap(fault.Unavailable, err, "The import could not be queued; try again.")
 	}
 	return t, nil
+}
+
+// setImportProps sets and removes reserved import properties of an image.
+func (s *Service) setImportProps(ctx context.Context, tx *sql.Tx, id string, set map[string]string, remove ...string) error {
+	var raw string
+	if err := tx.QueryRowContext(ctx, `SELECT properties FROM images WHERE id = $1`, id).Scan(&raw); err != nil {
+		return err
+	}
+	props := map[string]string{}
+	if raw != "" {
+		if err := json.Unmarshal([]byte(raw), &props); err != nil {
+			return err
+		}
+	}
+	for _, k := range remove {
+		delete(props, k)
+	}
+	for k, v := range set {
+		props[k] = v
+	}
+	data, _ := json.Marshal(props)
+	_, err := tx.ExecContext(ctx, `UPDATE images SET properties = $2 WHERE id = $1`, id, string(data))
+	return err
 }
 
 type importJob struct {
@@ -257,6 +284,9 @@ func (s *Service) runImport(ctx context.Context, body []byte) error {
 		if n, _ := r.RowsAffected(); n == 0 {
 			return fault.New(fault.Gone, "Image was deleted during the import.")
 		}
+		if err := s.setImportProps(ctx, tx, img.ID, nil, "os_glance_importing_to_stores"); err != nil {
+			return err
+		}
 		t.Result = map[string]any{"image_id": img.ID}
 		return updateTask(ctx, tx, t, TaskSuccess, "", s.now())
 	})
@@ -309,8 +339,18 @@ func (s *Service) failImport(ctx context.Context, t *Task, msg string) {
 	if err := s.setTaskStatus(ctx, t, TaskFailure, msg); err != nil {
 		s.log.Error("record failed import", "task", t.ID, "err", err)
 	}
-	if _, err := s.db.ExecContext(ctx, `UPDATE images SET status = $2, stage_location = '', updated_at = $3 WHERE id = $1 AND status = $4`,
-		t.ImageID, StatusKilled, s.now().UTC().Truncate(time.Second).UnixMicro(), StatusImporting); err != nil {
+	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		r, err := tx.ExecContext(ctx, `UPDATE images SET status = $2, stage_location = '', updated_at = $3 WHERE id = $1 AND status = $4`,
+			t.ImageID, StatusKilled, s.now().UTC().Truncate(time.Second).UnixMicro(), StatusImporting)
+		if err != nil {
+			return err
+		}
+		if n, _ := r.RowsAffected(); n == 0 {
+			return nil // deleted meanwhile
+		}
+		return s.setImportProps(ctx, tx, t.ImageID, map[string]string{"os_glance_failed_import": s.store.Name()}, "os_glance_importing_to_stores")
+	})
+	if err != nil {
 		s.log.Error("kill image after failed import", "image", t.ImageID, "err", err)
 	}
 }

@@ -71,7 +71,10 @@ func TestImportOfWrongFormatKillsTheImage(t *testing.T) {
 		t.Fatalf("stage = %d %s", resp.StatusCode, body)
 	}
 	c.must(202, "POST", "/v2/images/"+id+"/import", c.alice, map[string]any{"method": map[string]any{"name": "glance-direct"}})
-	c.waitStatus(id, c.alice, "killed")
+	killed := c.waitStatus(id, c.alice, "killed")
+	if killed["os_glance_failed_import"] != "file" || killed["os_glance_importing_to_stores"] != nil {
+		t.Fatalf("failed import properties = %v / %v", killed["os_glance_failed_import"], killed["os_glance_importing_to_stores"])
+	}
 	tasks := c.must(200, "GET", "/v2/images/"+id+"/tasks", c.alice, nil)["tasks"].([]any)
 	if tasks[0].(map[string]any)["status"] != "failure" || tasks[0].(map[string]any)["message"] == "" {
 		t.Fatalf("task = %v", tasks[0])

@@ -204,12 +204,19 @@ nimbus_stop() {
   [ "$rc" = 0 ] || log "note: nimbus exited with status $rc after SIGTERM (a graceful shutdown exits 0)"
 }
 
+# e2e_on_exit CMD: run CMD (with eval) when the script exits, e.g. to stop
+# a helper server it started.
+E2E_ON_EXIT=()
+e2e_on_exit() { E2E_ON_EXIT+=("$1"); }
+
 e2e_exit() {
   local rc=$?
   set +e
   if [ -n "$NIMBUS_PID" ]; then
     nimbus_stop || rc=1
   fi
+  local c
+  for c in "${E2E_ON_EXIT[@]}"; do eval "$c"; done
   exec {E2E_SLEEP_FD}<&- 2>/dev/null
   if [ "$rc" != 0 ]; then
     nimbus_log_tail
