@@ -22,6 +22,7 @@ const (
 	Gone
 	TooLarge
 	RangeNotSatisfiable
+	UnsupportedMediaType
 	OverLimit
 	NotImplemented
 	Unavailable
@@ -94,6 +95,8 @@ func (k Kind) Status() int {
 		return http.StatusRequestEntityTooLarge
 	case RangeNotSatisfiable:
 		return http.StatusRequestedRangeNotSatisfiable
+	case UnsupportedMediaType:
+		return http.StatusUnsupportedMediaType
 	case OverLimit:
 		return http.StatusRequestEntityTooLarge
 	case NotImplemented:
@@ -125,6 +128,8 @@ func FromStatus(code int) Kind {
 		return TooLarge
 	case http.StatusRequestedRangeNotSatisfiable:
 		return RangeNotSatisfiable
+	case http.StatusUnsupportedMediaType:
+		return UnsupportedMediaType
 	case http.StatusNotImplemented:
 		return NotImplemented
 	case http.StatusServiceUnavailable:

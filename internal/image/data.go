@@ -241,7 +241,7 @@ func (s *Service) dropData(ctx context.Context, img *Image) {
 
 func (h *handlers) upload(w http.ResponseWriter, r *http.Request) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/octet-stream") {
-		return &fault.Error{Kind: fault.BadRequest, Type: "UnsupportedMediaType", Msg: "Content-Type must be application/octet-stream."}
+		return &fault.Error{Kind: fault.UnsupportedMediaType, Msg: "Content-Type must be application/octet-stream."}
 	}
 	if err := h.svc.Upload(r.Context(), principal(r), r.PathValue("id"), r.Body, r.ContentLength); err != nil {
 		return err

@@ -170,9 +170,19 @@ func (h *handlers) getImage(w http.ResponseWriter, r *http.Request) error {
 	return httpx.WriteJSON(w, http.StatusOK, imageWire(img))
 }
 
+// decodeJSON is httpx.DecodeJSON with Glance's 415 for other media types.
+func decodeJSON(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return fault.New(fault.UnsupportedMediaType, "Unsupported Content-Type %s: use application/json.", ct)
+		}
+	}
+	return httpx.DecodeJSON(r, v)
+}
+
 func (h *handlers) createImage(w http.ResponseWriter, r *http.Request) error {
 	var attrs map[string]any
-	if err := httpx.DecodeJSON(r, &attrs); err != nil {
+	if err := decodeJSON(r, &attrs); err != nil {
 		return err
 	}
 	if attrs == nil {
@@ -193,7 +203,7 @@ func (h *handlers) updateImage(w http.ResponseWriter, r *http.Request) error {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt != patchType && mt != "application/openstack-images-v2.0-json-patch" {
 		w.Header().Set("Accept-Patch", "application/openstack-images-v2.0-json-patch, "+patchType)
-		return &fault.Error{Kind: fault.BadRequest, Type: "UnsupportedMediaType",
+		return &fault.Error{Kind: fault.UnsupportedMediaType,
 			Msg: "Unsupported Content-Type: use " + patchType + "."}
 	}
 	var raw []map[string]json.RawMessage
@@ -301,7 +311,7 @@ func (h *handlers) addMember(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
 		Member *string `json:"member"`
 	}
-	if err := httpx.DecodeJSON(r, &body); err != nil {
+	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
 	if body.Member == nil {
@@ -326,7 +336,7 @@ func (h *handlers) updateMember(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
 		Status *string `json:"status"`
 	}
-	if err := httpx.DecodeJSON(r, &body); err != nil {
+	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
 	if body.Status == nil {

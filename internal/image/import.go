@@ -446,7 +446,7 @@ func (s *Service) fetch(ctx context.Context, uri string) (io.ReadCloser, error) 
 
 func (h *handlers) stage(w http.ResponseWriter, r *http.Request) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/octet-stream") {
-		return &fault.Error{Kind: fault.BadRequest, Type: "UnsupportedMediaType", Msg: "Content-Type must be application/octet-stream."}
+		return &fault.Error{Kind: fault.UnsupportedMediaType, Msg: "Content-Type must be application/octet-stream."}
 	}
 	if err := h.svc.Stage(r.Context(), principal(r), r.PathValue("id"), r.Body, r.ContentLength); err != nil {
 		return err
@@ -456,7 +456,7 @@ func (h *handlers) stage(w http.ResponseWriter, r *http.Request) error {
 
 func (h *handlers) importImage(w http.ResponseWriter, r *http.Request) error {
 	var req importRequest
-	if err := httpx.DecodeJSON(r, &req); err != nil {
+	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
 	if _, err := h.svc.Import(r.Context(), principal(r), r.PathValue("id"), req); err != nil {

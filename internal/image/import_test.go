@@ -114,3 +114,26 @@ func TestWebDownloadOnlyFromAllowedHosts(t *testing.T) {
 	c.must(202, "POST", "/v2/images/"+id+"/import", c.alice, map[string]any{"method": map[string]any{"name": "web-download", "uri": origin.URL + "/redirect"}})
 	c.waitStatus(id, c.alice, "killed")
 }
+
+func TestWrongMediaTypesAre415(t *testing.T) {
+	t.Parallel()
+	c := newTestCloudWith(t, true)
+	img := c.must(201, "POST", "/v2/images", c.alice, map[string]any{"name": "m", "disk_format": "raw", "container_format": "bare"})
+	id := img["id"].(string)
+	cases := []struct{ method, path, ctype, body string }{
+		{"POST", "/v2/images", "text/plain", `{"name":"x"}`},
+		{"PATCH", "/v2/images/" + id, "application/json", `[]`},
+		{"PUT", "/v2/images/" + id + "/file", "application/json", `{}`},
+		{"PUT", "/v2/images/" + id + "/stage", "text/plain", `x`},
+		{"POST", "/v2/images/" + id + "/import", "text/plain", `{}`},
+	}
+	for _, tc := range cases {
+		resp, body := c.raw(c.srv.URL, tc.method, tc.path, c.alice, tc.ctype, []byte(tc.body))
+		if resp.StatusCode != http.StatusUnsupportedMediaType {
+			t.Errorf("%s %s as %s = %d %s, want 415", tc.method, tc.path, tc.ctype, resp.StatusCode, body)
+		}
+	}
+	if got := c.must(200, "GET", "/v2/images/"+id, c.alice, nil); got["status"] != "queued" {
+		t.Fatalf("image changed to %v", got["status"])
+	}
+}
