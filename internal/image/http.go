@@ -59,6 +59,7 @@ func (s *Service) Handler(o httpx.Options, v authn.Validator) http.Handler {
 	}
 	h.dataRoutes(rt)
 	h.importRoutes(rt)
+	h.metadefRoutes(rt)
 	if o.Metrics != nil {
 		rt.Raw("GET /metrics", o.Metrics.Handler())
 	}
