@@ -107,7 +107,7 @@ func TestMetadefObjects(t *testing.T) {
 	c.must(201, "POST", "/v2/metadefs/namespaces", c.admin, map[string]any{"namespace": "OS::Test::Obj", "visibility": "public"})
 
 	obj := c.must(201, "POST", ns+"/objects", c.admin, map[string]any{"name": "CPU Limits", "description": "d",
-		"required": []any{"quota:cpu_period"},
+		"required":   []any{"quota:cpu_period"},
 		"properties": map[string]any{"quota:cpu_period": map[string]any{"title": "Period", "type": "integer", "maximum": 1000000}}})
 	if obj["self"] != ns+"/objects/CPU Limits" || obj["schema"] != "/v2/schemas/metadefs/object" {
 		t.Fatalf("create = %v", obj)
