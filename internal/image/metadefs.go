@@ -14,6 +14,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/authn"
 	"github.com/nimbus-cloud/nimbus/internal/db"
 	"github.com/nimbus-cloud/nimbus/internal/fault"
+	"github.com/nimbus-cloud/nimbus/internal/policy"
 )
 
 // The metadata definitions catalog (Glance's /v2/metadefs): namespaces of
@@ -94,9 +95,8 @@ type NamespaceQuery struct {
 	SortKey, SortDir string
 }
 
-// metadefRules map Glance's metadef policy names to the rule that decides
-// them unless the operator's policy file names them: Glance's defaults let
-// admins write and anyone with a role read.
+// metadefRules are Glance's metadef policy names with their defaults:
+// admins write, readers read. An operator's policy file may override each.
 var metadefRules = map[string]string{
 	"get_metadef_namespace": "get_images", "get_metadef_namespaces": "get_images",
 	"add_metadef_namespace": "context_is_admin", "modify_metadef_namespace": "context_is_admin",
@@ -117,13 +117,18 @@ var metadefRules = map[string]string{
 	"remove_metadef_resource_type_association": "context_is_admin",
 }
 
-// authorizeMetadef checks a metadef rule: the operator's, if the policy
-// file defines it, else the rule it falls back to.
+// metadefDefaults are metadefRules as policy defaults.
+func metadefDefaults() []policy.Default {
+	var out []policy.Default
+	for name, base := range metadefRules {
+		out = append(out, policy.Default{Name: name, Check: "rule:" + base})
+	}
+	return out
+}
+
+// authorizeMetadef checks a metadef rule against a namespace.
 func (s *Service) authorizeMetadef(p *authn.Principal, rule string, ns *Namespace) error {
 	name := rule
-	if _, ok := s.policy.Rules()[rule]; !ok {
-		name = metadefRules[rule]
-	}
 	t := map[string]any{}
 	if ns != nil {
 		t = map[string]any{"owner": ns.Owner, "visibility": ns.Visibility, "namespace": ns.Namespace}

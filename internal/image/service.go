@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/nimbus-cloud/nimbus/internal/authn"
@@ -81,7 +82,7 @@ func New(ctx context.Context, cfg Config, o Options) (*Service, error) {
 	if err := o.DB.Migrate(ctx, Migrations()); err != nil {
 		return nil, fmt.Errorf("image: %w", err)
 	}
-	enf, err := policy.New(policyDefaults)
+	enf, err := policy.New(append(slices.Clone(policyDefaults), metadefDefaults()...))
 	if err != nil {
 		return nil, fmt.Errorf("image: policy defaults: %w", err)
 	}
