@@ -134,7 +134,7 @@ func writeOK(w http.ResponseWriter, v any) error {
 	return httpx.WriteJSON(w, http.StatusOK, v)
 }
 
-// writeHeadOrNoContent answers HEAD/GET checks that have no body.
+// writeNoContent answers checks and deletes that have no body (204).
 func writeNoContent(w http.ResponseWriter) error { return httpx.NoContent(w) }
 
 // truncate applies list_limit: Keystone cuts the list and adds

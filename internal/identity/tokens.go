@@ -186,12 +186,6 @@ func (s *Service) Authenticate(ctx context.Context, req AuthRequest) (*Token, er
 			return nil, err
 		}
 	}
-	if fromToken != nil && fromToken.Project != nil && (t.Project == nil || t.Project.ID != fromToken.Project.ID) && t.Domain == nil && !t.System {
-		if t.Project != nil {
-			// allow_rescope_scoped_token (Keystone's default) lets a scoped
-			// token move to another project the user holds roles on.
-		}
-	}
 	if t.UserDomain == nil {
 		// the body at issue names the user's domain, as validation's does
 		d, err := getDomain(ctx, s.db, t.User.DomainID)
@@ -212,9 +206,6 @@ func (s *Service) Authenticate(ctx context.Context, req AuthRequest) (*Token, er
 	}
 	t.ID, t.IssuedAt = id, issuedAt.UTC()
 	t.IsAdminProject = s.isAdminProject(t)
-	if err := s.touchLastActive(ctx, t.User); err != nil {
-		s.log.WarnContext(ctx, "record last activity", "err", err)
-	}
 	return t, nil
 }
 
@@ -356,10 +347,6 @@ func (s *Service) checkPassword(ctx context.Context, q queryer, u *User, passwor
 		}
 	}
 	return nil
-}
-
-func (s *Service) touchLastActive(ctx context.Context, u *User) error {
-	return nil // last_active_at is recorded only when disable_user_account_days_inactive is set, which we do not offer yet
 }
 
 // resolveScope finds the scope's project, domain or system and the user's

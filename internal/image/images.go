@@ -86,11 +86,6 @@ func (s *Service) GetImage(ctx context.Context, p *authn.Principal, id string) (
 	return img, nil
 }
 
-// CreateArgs is a create request: core fields and custom properties.
-type CreateArgs struct {
-	Attrs map[string]any
-}
-
 // CreateImage records a queued image without data.
 func (s *Service) CreateImage(ctx context.Context, p *authn.Principal, attrs map[string]any) (*Image, error) {
 	now := s.now().UTC().Truncate(1e9)
