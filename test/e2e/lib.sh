@@ -323,3 +323,31 @@ v = d[k]
 print(v if isinstance(v, str) else json.dumps(v, sort_keys=True))
 ' "$1" <<<"$json" 2>"$E2E_DIR/.jerr" || fail "$E2E_STEP: $(<"$E2E_DIR/.jerr")"
 }
+
+# tempest_run NAME SERVICES EXTRA_CONF: run test/conformance/tempest.sh with
+# $REGEX ($DEFAULT_REGEX unless set) against the running nimbus as admin, and
+# compare its failures with $KNOWN (test/e2e/tempest_compare.py). Fails on a
+# failure not listed there.
+tempest_run() {
+  local name="$1" services="$2" extra="$3" rc=0 full=0
+  # Tempest gets the admin credentials from admin-openrc, not from clouds.yaml.
+  unset OS_CLOUD OS_CLIENT_CONFIG_FILE
+  # shellcheck disable=SC1091
+  . "$NIMBUS_DATA/admin-openrc"
+  # Debian's tempest and stestr, not a pyenv shim's.
+  PATH="/usr/bin:$PATH" \
+    TEMPEST_SERVICES="$services" \
+    TEMPEST_REGEX="$REGEX" \
+    TEMPEST_CONCURRENCY="${TEMPEST_CONCURRENCY:-2}" \
+    TEMPEST_EXTRA_CONF="$extra" \
+    TEMPEST_OUT="$TEMPEST_OUT" \
+    "$E2E_ROOT/test/conformance/tempest.sh" "$OS_AUTH_URL" || rc=$?
+  # tempest.sh exits 1 when a test failed, 2 when it could not run at all.
+  if [ ! -f "$TEMPEST_OUT/summary.txt" ]; then
+    fail "tempest.sh (exit $rc) wrote no $TEMPEST_OUT/summary.txt; see $TEMPEST_OUT"
+  fi
+  [ "$REGEX" = "$DEFAULT_REGEX" ] && full=1
+  "$E2E_PY" "$E2E_ROOT/test/e2e/tempest_compare.py" "$TEMPEST_OUT/summary.txt" "$KNOWN" "$full" "$name" \
+    || fail "new tempest failures (details: $TEMPEST_OUT/summary.txt)"
+  echo "tempest-$name.sh: no new failures (results: $TEMPEST_OUT)"
+}
