@@ -28,7 +28,9 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/identity/backend"
 	"github.com/nimbus-cloud/nimbus/internal/identity/backend/ldap"
 	"github.com/nimbus-cloud/nimbus/internal/image"
+	"github.com/nimbus-cloud/nimbus/internal/image/store"
 	filestore "github.com/nimbus-cloud/nimbus/internal/image/store/file"
+	swiftstore "github.com/nimbus-cloud/nimbus/internal/image/store/swift"
 )
 
 // Services lists the services this build can run, in start order.
@@ -206,6 +208,22 @@ func openImage(ctx context.Context, cfg config.Config, b *bus.Bus, log *slog.Log
 		d.Close()
 		return nil, nil, fmt.Errorf("image: staging store: %w", err)
 	}
+	stores := map[string]store.Store{"file": st}
+	if sc := cfg.Image.Swift; sc.AuthURL != "" {
+		endpoint := swiftstore.KeystoneEndpoint(nil, swiftstore.KeystoneAuth{AuthURL: sc.AuthURL, Username: sc.User,
+			Password: sc.Key, ProjectName: sc.ProjectName, UserDomainName: sc.UserDomainName,
+			ProjectDomainName: sc.ProjectDomainName, Region: sc.Region})
+		if sc.AuthVersion == "1" {
+			endpoint = swiftstore.TempAuth(nil, sc.AuthURL, sc.User, sc.Key)
+		}
+		sw, err := swiftstore.New(swiftstore.Options{Endpoint: endpoint, Container: sc.Container,
+			SegmentSize: sc.SegmentSize, Log: log})
+		if err != nil {
+			d.Close()
+			return nil, nil, fmt.Errorf("image: swift store: %w", err)
+		}
+		stores["swift"] = sw
+	}
 	ic := image.DefaultConfig()
 	ic.WebDownloadAllowed = cfg.Image.WebDownloadAllowed
 	ic.ConvertTo = cfg.Image.ConvertTo
@@ -214,7 +232,8 @@ func openImage(ctx context.Context, cfg config.Config, b *bus.Bus, log *slog.Log
 	ic.QuotaImages = cfg.Image.QuotaImages
 	ic.QuotaSizeTotal = cfg.Image.QuotaSizeTotal
 	ic.PolicyFile = cfg.Image.PolicyFile
-	svc, err := image.New(ctx, ic, image.Options{DB: d, Store: st, Staging: staging, Bus: b, Log: log})
+	svc, err := image.New(ctx, ic, image.Options{DB: d, Stores: stores, DefaultStore: cfg.Image.DefaultStore,
+		Staging: staging, Bus: b, Log: log})
 	if err != nil {
 		d.Close()
 		return nil, nil, err

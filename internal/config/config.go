@@ -49,6 +49,26 @@ type ImageConfig struct {
 	// ConvertTo converts imported images to this disk format with
 	// qemu-img (Glance's image_conversion plugin); empty = off.
 	ConvertTo string `toml:"convert_to_format"`
+	// DefaultStore is where uploads go unless X-Image-Meta-Store says
+	// otherwise: "file", or "swift" when [image.swift] is set.
+	DefaultStore string `toml:"default_store"`
+	// Swift, when AuthURL is set, adds a Swift store (glance_store's swift).
+	Swift SwiftStoreConfig `toml:"swift"`
+}
+
+// SwiftStoreConfig reaches a Swift for image data: through a Keystone
+// catalog (auth_version "3", default) or tempauth ("1").
+type SwiftStoreConfig struct {
+	AuthVersion       string `toml:"auth_version"`
+	AuthURL           string `toml:"auth_url"`
+	User              string `toml:"user"`
+	Key               string `toml:"key"`
+	ProjectName       string `toml:"project_name"`
+	UserDomainName    string `toml:"user_domain_name"`
+	ProjectDomainName string `toml:"project_domain_name"`
+	Region            string `toml:"region"`
+	Container         string `toml:"container"`    // default "glance"
+	SegmentSize       int64  `toml:"segment_size"` // default 200 MiB
 }
 
 // AuthConfig is how services other than identity check tokens when
@@ -128,7 +148,7 @@ func Default(dataDir string) Config {
 			BcryptCost:         12,
 			LockoutDuration:    30 * time.Minute,
 		},
-		Image: ImageConfig{Port: 9292, ImageSizeCap: 1 << 40},
+		Image: ImageConfig{Port: 9292, ImageSizeCap: 1 << 40, DefaultStore: "file"},
 		Auth:  AuthConfig{UserDomainName: "Default", ProjectDomainName: "Default", ProjectName: "service"},
 	}
 }
@@ -234,6 +254,15 @@ func (c *Config) Validate() error {
 	}
 	if f := c.Image.ConvertTo; f != "" && f != "raw" && f != "qcow2" && f != "vmdk" && f != "vhd" && f != "vhdx" && f != "vdi" {
 		return fmt.Errorf("image.convert_to_format %q is not a format qemu-img writes", f)
+	}
+	switch {
+	case c.Image.DefaultStore == "file":
+	case c.Image.DefaultStore == "swift" && c.Image.Swift.AuthURL != "":
+	default:
+		return fmt.Errorf("image.default_store %q: use \"file\", or \"swift\" with [image.swift] auth_url set", c.Image.DefaultStore)
+	}
+	if v := c.Image.Swift.AuthVersion; v != "" && v != "1" && v != "3" {
+		return fmt.Errorf("image.swift.auth_version %q: use \"1\" (tempauth) or \"3\" (Keystone)", v)
 	}
 	if c.Image.ImageSizeCap <= 0 {
 		return errors.New("image.image_size_cap must be positive")

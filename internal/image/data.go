@@ -11,6 +11,7 @@ import (
 	"hash"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"github.com/nimbus-cloud/nimbus/internal/httpx"
 	"github.com/nimbus-cloud/nimbus/internal/image/inspect"
+	"github.com/nimbus-cloud/nimbus/internal/image/store"
 )
 
 func (h *handlers) dataRoutes(rt *httpx.Router) {
@@ -33,8 +35,40 @@ func (h *handlers) importInfo(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handlers) stores(w http.ResponseWriter, r *http.Request) error {
-	return httpx.WriteJSON(w, http.StatusOK, map[string]any{"stores": []any{
-		map[string]any{"id": h.svc.store.Name(), "description": "Local file store", "default": true}}})
+	ids := make([]string, 0, len(h.svc.stores))
+	for id := range h.svc.stores {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	list := make([]any, 0, len(ids))
+	for _, id := range ids {
+		st := map[string]any{"id": id, "description": "Image data in a " + h.svc.stores[id].Name() + " store"}
+		if id == h.svc.defaultStore {
+			st["default"] = true
+		}
+		list = append(list, st)
+	}
+	return httpx.WriteJSON(w, http.StatusOK, map[string]any{"stores": list})
+}
+
+// storeFor resolves a requested store id ("" = the default).
+func (s *Service) storeFor(id string) (string, store.Store, error) {
+	if id == "" {
+		id = s.defaultStore
+	}
+	st, ok := s.stores[id]
+	if !ok {
+		return "", nil, fault.BadRequestf("Store for identifier %s not found", id)
+	}
+	return id, st, nil
+}
+
+// storeOf is the store an image's data is in.
+func (s *Service) storeOf(img *Image) store.Store {
+	if st, ok := s.stores[img.Store]; ok {
+		return st
+	}
+	return s.stores[s.defaultStore]
 }
 
 // uploadResult is what streaming an upload learned.
@@ -47,7 +81,11 @@ type uploadResult struct {
 // Upload streams data into the store for a queued image, checking its
 // format as it goes; the image becomes active, or returns to queued with
 // nothing stored.
-func (s *Service) Upload(ctx context.Context, p *authn.Principal, id string, body io.Reader, contentLength int64) error {
+func (s *Service) Upload(ctx context.Context, p *authn.Principal, id, storeID string, body io.Reader, contentLength int64) error {
+	storeID, _, err := s.storeFor(storeID)
+	if err != nil {
+		return err
+	}
 	img, err := s.visibleImage(ctx, p, id)
 	if err != nil {
 		return err
@@ -71,7 +109,7 @@ func (s *Service) Upload(ctx context.Context, p *authn.Principal, id string, bod
 	if err := s.transition(ctx, id, StatusQueued, StatusSaving); err != nil {
 		return err
 	}
-	res, err := s.stream(ctx, img, body, maxSize)
+	res, err := s.stream(ctx, img, storeID, body, maxSize)
 	if err != nil {
 		// Back to queued, unless the image was deleted meanwhile.
 		if terr := s.transition(context.WithoutCancel(ctx), id, StatusSaving, StatusQueued); terr != nil && !fault.Is(terr, fault.Conflict) {
@@ -83,7 +121,7 @@ func (s *Service) Upload(ctx context.Context, p *authn.Principal, id string, bod
 		r, err := tx.ExecContext(ctx, `UPDATE images SET status = $2, size = $3, virtual_size = $4, checksum = $5,
 			os_hash_algo = 'sha512', os_hash_value = $6, store = $7, location = $8, updated_at = $9
 			WHERE id = $1 AND status = $10`,
-			id, StatusActive, res.size, res.virtualSize, res.checksum, res.hashValue, s.store.Name(), res.location,
+			id, StatusActive, res.size, res.virtualSize, res.checksum, res.hashValue, storeID, res.location,
 			s.now().UTC().Truncate(1e9).UnixMicro(), StatusSaving)
 		if err != nil {
 			return err
@@ -94,7 +132,7 @@ func (s *Service) Upload(ctx context.Context, p *authn.Principal, id string, bod
 		return nil
 	})
 	if err != nil {
-		_ = s.store.Delete(context.WithoutCancel(ctx), res.location)
+		_ = s.stores[storeID].Delete(context.WithoutCancel(ctx), res.location)
 		return err
 	}
 	return nil
@@ -102,14 +140,15 @@ func (s *Service) Upload(ctx context.Context, p *authn.Principal, id string, bod
 
 // stream copies body into the store through the checksums and the format
 // inspector, and rejects data whose format is not the declared one.
-func (s *Service) stream(ctx context.Context, img *Image, body io.Reader, maxSize int64) (*uploadResult, error) {
+func (s *Service) stream(ctx context.Context, img *Image, storeID string, body io.Reader, maxSize int64) (*uploadResult, error) {
+	st := s.stores[storeID]
 	md := md5.New()
 	sha := sha512.New()
 	insp := inspect.New()
 	sums := newParallelHash(md, io.MultiWriter(sha, insp))
 	defer sums.Close()
 	tee := io.TeeReader(body, sums)
-	obj, err := s.store.Put(ctx, img.ID, tee, maxSize)
+	obj, err := st.Put(ctx, img.ID, tee, maxSize)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -127,7 +166,7 @@ func (s *Service) stream(ctx context.Context, img *Image, body io.Reader, maxSiz
 	if img.ContainerFormat != nil && *img.ContainerFormat != "bare" {
 		result.VirtualSize = obj.Size
 	} else if err := inspect.Verify(*img.DiskFormat, result); err != nil {
-		_ = s.store.Delete(context.WithoutCancel(ctx), obj.Location)
+		_ = st.Delete(context.WithoutCancel(ctx), obj.Location)
 		return nil, fault.Wrap(fault.BadRequest, err, "Image data is not acceptable: %s", err.Error())
 	}
 	return &uploadResult{location: obj.Location, size: obj.Size, virtualSize: result.VirtualSize,
@@ -234,7 +273,7 @@ func (s *Service) dropData(ctx context.Context, img *Image) {
 	if img == nil || img.Location == "" {
 		return
 	}
-	if err := s.store.Delete(context.WithoutCancel(ctx), img.Location); err != nil {
+	if err := s.storeOf(img).Delete(context.WithoutCancel(ctx), img.Location); err != nil {
 		s.log.Error("delete image data", "image", img.ID, "err", err)
 	}
 }
@@ -243,7 +282,7 @@ func (h *handlers) upload(w http.ResponseWriter, r *http.Request) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/octet-stream") {
 		return &fault.Error{Kind: fault.UnsupportedMediaType, Msg: "Content-Type must be application/octet-stream."}
 	}
-	if err := h.svc.Upload(r.Context(), principal(r), r.PathValue("id"), r.Body, r.ContentLength); err != nil {
+	if err := h.svc.Upload(r.Context(), principal(r), r.PathValue("id"), r.Header.Get("X-Image-Meta-Store"), r.Body, r.ContentLength); err != nil {
 		return err
 	}
 	return httpx.NoContent(w)
@@ -263,7 +302,7 @@ func (h *handlers) download(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
 		return err
 	}
-	rc, err := h.svc.store.Open(r.Context(), img.Location, offset, length)
+	rc, err := h.svc.storeOf(img).Open(r.Context(), img.Location, offset, length)
 	if err != nil {
 		return err
 	}

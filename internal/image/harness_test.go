@@ -240,3 +240,24 @@ func (c *testCloud) rawRange(id, rng string) (*http.Response, []byte) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp, b
 }
+
+func (c *testCloud) newRequest(method, path, token string, body []byte) *http.Request {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.srv.URL+path, bytes.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("X-Auth-Token", token)
+	return req
+}
+
+func (c *testCloud) send(req *http.Request) int {
+	c.t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}

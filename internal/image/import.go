@@ -1,6 +1,7 @@
 package image
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -122,10 +123,18 @@ func (s *Service) Import(ctx context.Context, p *authn.Principal, id string, req
 	if !slices.Contains(s.ImportMethods(), method) {
 		return nil, fault.BadRequestf("Import method %s is not valid for this cloud.", method)
 	}
-	for _, st := range req.Stores {
-		if st != s.store.Name() {
-			return nil, fault.BadRequestf("Unknown store %s.", st)
-		}
+	// An image lives in one store here: importing into several (all_stores,
+	// or a list) needs image locations in several stores, not built yet.
+	storeID := ""
+	switch {
+	case req.AllStores && len(s.stores) > 1, len(req.Stores) > 1:
+		return nil, fault.BadRequestf("Importing an image into more than one store is not supported by this cloud.")
+	case len(req.Stores) == 1:
+		storeID = req.Stores[0]
+	}
+	storeID, _, err := s.storeFor(storeID)
+	if err != nil {
+		return nil, err
 	}
 	img, err := s.visibleImage(ctx, p, id)
 	if err != nil {
@@ -141,7 +150,7 @@ func (s *Service) Import(ctx context.Context, p *authn.Principal, id string, req
 		return nil, fault.BadRequestf("Properties disk_format, container_format must be set prior to importing data.")
 	}
 	from := StatusUploading
-	input := map[string]any{"import_req": map[string]any{"method": map[string]any{"name": method}}}
+	input := map[string]any{"import_req": map[string]any{"method": map[string]any{"name": method}}, "stores": []any{storeID}}
 	switch method {
 	case "glance-direct":
 		if img.Status != StatusUploading {
@@ -167,7 +176,7 @@ func (s *Service) Import(ctx context.Context, p *authn.Principal, id string, req
 			return fault.Conflictf("Image status transition from %s to importing is not allowed", img.Status)
 		}
 		// Glance's reserved properties tell clients where the import goes.
-		if err := s.setImportProps(ctx, tx, id, map[string]string{"os_glance_importing_to_stores": s.store.Name()}, "os_glance_failed_import"); err != nil {
+		if err := s.setImportProps(ctx, tx, id, map[string]string{"os_glance_importing_to_stores": storeID}, "os_glance_failed_import"); err != nil {
 			return err
 		}
 		return insertTask(ctx, tx, t)
@@ -205,6 +214,16 @@ func (s *Service) setImportProps(ctx context.Context, tx *sql.Tx, id string, set
 	data, _ := json.Marshal(props)
 	_, err := tx.ExecContext(ctx, `UPDATE images SET properties = $2 WHERE id = $1`, id, string(data))
 	return err
+}
+
+// taskStore is the store id an import task writes to.
+func taskStore(t *Task) string {
+	if list, ok := t.Input["stores"].([]any); ok && len(list) == 1 {
+		if id, ok := list[0].(string); ok {
+			return id
+		}
+	}
+	return ""
 }
 
 type importJob struct {
@@ -267,7 +286,11 @@ func (s *Service) runImport(ctx context.Context, body []byte) error {
 	defer conv.done()
 	target := *img
 	target.DiskFormat = &conv.format
-	res, err := s.stream(ctx, &target, conv.src, maxSize)
+	storeID := taskStore(t)
+	if _, ok := s.stores[storeID]; !ok {
+		storeID = s.defaultStore
+	}
+	res, err := s.stream(ctx, &target, storeID, conv.src, maxSize)
 	if err != nil {
 		s.failImport(ctx, t, userMessage(err))
 		return nil
@@ -276,7 +299,7 @@ func (s *Service) runImport(ctx context.Context, body []byte) error {
 		r, err := tx.ExecContext(ctx, `UPDATE images SET status = $2, size = $3, virtual_size = $4, checksum = $5,
 			os_hash_algo = 'sha512', os_hash_value = $6, store = $7, location = $8, stage_location = '', updated_at = $9,
 			disk_format = $11 WHERE id = $1 AND status = $10`,
-			img.ID, StatusActive, res.size, res.virtualSize, res.checksum, res.hashValue, s.store.Name(), res.location,
+			img.ID, StatusActive, res.size, res.virtualSize, res.checksum, res.hashValue, storeID, res.location,
 			s.now().UTC().Truncate(time.Second).UnixMicro(), StatusImporting, conv.format)
 		if err != nil {
 			return err
@@ -291,11 +314,11 @@ func (s *Service) runImport(ctx context.Context, body []byte) error {
 		return updateTask(ctx, tx, t, TaskSuccess, "", s.now())
 	})
 	if fault.Is(err, fault.Gone) {
-		_ = s.store.Delete(ctx, res.location)
+		_ = s.stores[storeID].Delete(ctx, res.location)
 		return s.setTaskStatus(ctx, t, TaskFailure, "Image was deleted during the import.")
 	}
 	if err != nil {
-		_ = s.store.Delete(ctx, res.location)
+		_ = s.stores[storeID].Delete(ctx, res.location)
 		return err
 	}
 	cleanup()
@@ -348,7 +371,7 @@ func (s *Service) failImport(ctx context.Context, t *Task, msg string) {
 		if n, _ := r.RowsAffected(); n == 0 {
 			return nil // deleted meanwhile
 		}
-		return s.setImportProps(ctx, tx, t.ImageID, map[string]string{"os_glance_failed_import": s.store.Name()}, "os_glance_importing_to_stores")
+		return s.setImportProps(ctx, tx, t.ImageID, map[string]string{"os_glance_failed_import": cmp.Or(taskStore(t), s.defaultStore)}, "os_glance_importing_to_stores")
 	})
 	if err != nil {
 		s.log.Error("kill image after failed import", "image", t.ImageID, "err", err)

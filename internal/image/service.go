@@ -54,23 +54,29 @@ func DefaultConfig() Config {
 
 // Service holds the image rules.
 type Service struct {
-	db      *db.DB
-	store   store.Store
-	staging store.Store // glance-direct's staged data; nil = no import
-	bus     *bus.Bus    // durable import tasks; nil = no import
-	cfg     Config
-	log     *slog.Logger
-	policy  *policy.Enforcer
-	now     func() time.Time
+	db           *db.DB
+	stores       map[string]store.Store // by store id, as /v2/info/stores lists them
+	defaultStore string
+	staging      store.Store // glance-direct's staged data; nil = no import
+	bus          *bus.Bus    // durable import tasks; nil = no import
+	cfg          Config
+	log          *slog.Logger
+	policy       *policy.Enforcer
+	now          func() time.Time
 }
 
 // Options are what New needs besides Config.
 type Options struct {
-	DB      *db.DB
-	Store   store.Store // where image data goes
-	Staging store.Store // where glance-direct stages data (with Bus: enables import)
-	Bus     *bus.Bus
-	Log     *slog.Logger
+	DB *db.DB
+	// Stores are where image data goes, by store id; DefaultStore names
+	// the one used when a request does not choose (X-Image-Meta-Store).
+	// Store alone is the one-store case (its id is its Name()).
+	Stores       map[string]store.Store
+	DefaultStore string
+	Store        store.Store
+	Staging      store.Store // where glance-direct stages data (with Bus: enables import)
+	Bus          *bus.Bus
+	Log          *slog.Logger
 }
 
 // New makes the image service and migrates its database.
@@ -91,7 +97,14 @@ func New(ctx context.Context, cfg Config, o Options) (*Service, error) {
 			return nil, fmt.Errorf("image: %w", err)
 		}
 	}
-	return &Service{db: o.DB, store: o.Store, staging: o.Staging, bus: o.Bus, cfg: cfg, log: log, policy: enf, now: time.Now}, nil
+	stores, def := o.Stores, o.DefaultStore
+	if len(stores) == 0 && o.Store != nil {
+		stores, def = map[string]store.Store{o.Store.Name(): o.Store}, o.Store.Name()
+	}
+	if _, ok := stores[def]; !ok {
+		return nil, fmt.Errorf("image: default store %q is not among the stores", def)
+	}
+	return &Service{db: o.DB, stores: stores, defaultStore: def, staging: o.Staging, bus: o.Bus, cfg: cfg, log: log, policy: enf, now: time.Now}, nil
 }
 
 // policyDefaults follow Glance's secure-RBAC defaults: readers read,
