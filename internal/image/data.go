@@ -276,6 +276,13 @@ func (s *Service) dropData(ctx context.Context, img *Image) {
 	if err := s.storeOf(img).Delete(context.WithoutCancel(ctx), img.Location); err != nil {
 		s.log.Error("delete image data", "image", img.ID, "err", err)
 	}
+	for _, c := range img.Copies {
+		if st, ok := s.stores[c.Store]; ok {
+			if err := st.Delete(context.WithoutCancel(ctx), c.Location); err != nil {
+				s.log.Error("delete image copy", "image", img.ID, "store", c.Store, "err", err)
+			}
+		}
+	}
 }
 
 func (h *handlers) upload(w http.ResponseWriter, r *http.Request) error {

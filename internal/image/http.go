@@ -124,8 +124,8 @@ func imageWire(img *Image) map[string]any {
 	m["self"] = "/v2/images/" + img.ID
 	m["file"] = "/v2/images/" + img.ID + "/file"
 	m["schema"] = "/v2/schemas/image"
-	if img.Store != "" {
-		m["stores"] = img.Store
+	if ids := img.storeIDs(); len(ids) > 0 {
+		m["stores"] = strings.Join(ids, ",")
 	}
 	return m
 }

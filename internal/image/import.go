@@ -45,8 +45,9 @@ func (h *handlers) importRoutes(rt *httpx.Router) {
 // durable tasks and a staging area.
 func (s *Service) importing() bool { return s.bus != nil && s.staging != nil }
 
-// ImportMethods are the interoperable import methods this cloud offers.
-// copy-image needs several stores, which this cloud does not have.
+// ImportMethods are the interoperable import methods this cloud offers:
+// web-download only where the operator allows hosts, copy-image only with
+// several stores.
 func (s *Service) ImportMethods() []string {
 	if !s.importing() {
 		return []string{}
@@ -54,6 +55,9 @@ func (s *Service) ImportMethods() []string {
 	methods := []string{"glance-direct"}
 	if len(s.cfg.WebDownloadAllowed) > 0 {
 		methods = append(methods, "web-download")
+	}
+	if len(s.stores) > 1 {
+		methods = append(methods, "copy-image")
 	}
 	return methods
 }
@@ -123,12 +127,14 @@ func (s *Service) Import(ctx context.Context, p *authn.Principal, id string, req
 	if !slices.Contains(s.ImportMethods(), method) {
 		return nil, fault.BadRequestf("Import method %s is not valid for this cloud.", method)
 	}
-	// An image lives in one store here: importing into several (all_stores,
-	// or a list) needs image locations in several stores, not built yet.
+	if method == "copy-image" {
+		return s.copyImage(ctx, p, id, req)
+	}
+	// New data goes to one store; copy-image then spreads it to others.
 	storeID := ""
 	switch {
 	case req.AllStores && len(s.stores) > 1, len(req.Stores) > 1:
-		return nil, fault.BadRequestf("Importing an image into more than one store is not supported by this cloud.")
+		return nil, fault.BadRequestf("Import into one store, then copy the image to more with copy-image.")
 	case len(req.Stores) == 1:
 		storeID = req.Stores[0]
 	}
@@ -266,6 +272,9 @@ func (s *Service) runImport(ctx context.Context, body []byte) error {
 	}
 	if err != nil {
 		return err
+	}
+	if m, _ := t.Input["import_req"].(map[string]any)["method"].(map[string]any); m["name"] == "copy-image" {
+		return s.runCopy(ctx, t, img)
 	}
 	src, cleanup, err := s.importSource(ctx, t, img)
 	if err != nil {

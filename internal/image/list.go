@@ -174,6 +174,9 @@ func (s *Service) ListImages(ctx context.Context, p *authn.Principal, lq ListQue
 		if img.Tags, err = imageTags(ctx, s.db, img.ID); err != nil {
 			return nil, false, err
 		}
+		if img.Copies, err = imageCopies(ctx, s.db, img.ID); err != nil {
+			return nil, false, err
+		}
 		if matches(img, lq) {
 			kept = append(kept, img)
 		}

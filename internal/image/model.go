@@ -37,10 +37,16 @@ type Image struct {
 	Size, VirtualSize                 *int64
 	Checksum, HashAlgo, HashValue     *string
 	MinDisk, MinRAM                   int
-	Store, Location                   string
+	Store, Location                   string     // the first store holding the data
+	Copies                            []Location // further stores holding it (copy-image)
 	Properties                        map[string]string
 	Tags                              []string
 	CreatedAt, UpdatedAt              time.Time
+}
+
+// Location is where one store keeps an image's data.
+type Location struct {
+	Store, Location string
 }
 
 // Member is a project an image is shared with.

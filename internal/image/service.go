@@ -122,6 +122,7 @@ var policyDefaults = []policy.Default{
 	{Name: "communitize_image", Check: "rule:context_is_admin or rule:member_of_owner"},
 	{Name: "upload_image", Check: "rule:context_is_admin or rule:member_of_owner"},
 	{Name: "download_image", Check: "rule:context_is_admin or role:reader"},
+	{Name: "copy_image", Check: "rule:context_is_admin"},
 	{Name: "deactivate", Check: "rule:context_is_admin or rule:member_of_owner"},
 	{Name: "reactivate", Check: "rule:context_is_admin or rule:member_of_owner"},
 	{Name: "add_member", Check: "rule:context_is_admin or rule:member_of_owner"},

@@ -84,8 +84,40 @@ func getImage(ctx context.Context, q queryer, id string) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	img.Tags, err = imageTags(ctx, q, id)
+	if img.Tags, err = imageTags(ctx, q, id); err != nil {
+		return nil, err
+	}
+	img.Copies, err = imageCopies(ctx, q, id)
 	return img, err
+}
+
+func imageCopies(ctx context.Context, q queryer, id string) ([]Location, error) {
+	rows, err := q.QueryContext(ctx, `SELECT store, location FROM image_locations WHERE image_id = $1 ORDER BY store`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Location
+	for rows.Next() {
+		var l Location
+		if err := rows.Scan(&l.Store, &l.Location); err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// storeIDs are the stores holding an image's data, first one first.
+func (img *Image) storeIDs() []string {
+	if img.Store == "" {
+		return nil
+	}
+	ids := []string{img.Store}
+	for _, c := range img.Copies {
+		ids = append(ids, c.Store)
+	}
+	return ids
 }
 
 func imageTags(ctx context.Context, q queryer, id string) ([]string, error) {
