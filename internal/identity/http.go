@@ -213,6 +213,109 @@ func decodeEntity(r *http.Request, key string) (map[string]any, error) {
 	return m, nil
 }
 
+// fields reads the attributes of a request entity, keeping the first error
+// so that a handler checks once, after reading what it needs.
+type fields struct {
+	m   map[string]any
+	err error
+}
+
+// decodeFields reads {"<key>": {...}}.
+func decodeFields(r *http.Request, key string) (*fields, error) {
+	m, err := decodeEntity(r, key)
+	if err != nil {
+		return nil, err
+	}
+	return &fields{m: m}, nil
+}
+
+func (f *fields) str(key string) *string {
+	if f.err != nil {
+		return nil
+	}
+	v, err := reqString(f.m, key)
+	f.err = err
+	return v
+}
+
+func (f *fields) boolean(key string) *bool {
+	if f.err != nil {
+		return nil
+	}
+	v, err := reqBool(f.m, key)
+	f.err = err
+	return v
+}
+
+func (f *fields) strList(key string) *[]string {
+	if f.err != nil {
+		return nil
+	}
+	v, err := reqStringList(f.m, key)
+	f.err = err
+	return v
+}
+
+func (f *fields) options() map[string]any {
+	if f.err != nil {
+		return nil
+	}
+	v, err := reqOptions(f.m)
+	f.err = err
+	return v
+}
+
+// setStr and setBool assign an attribute that is present.
+func (f *fields) setStr(dst *string, key string) {
+	if v := f.str(key); v != nil {
+		*dst = *v
+	}
+}
+
+func (f *fields) setBool(dst *bool, key string) {
+	if v := f.boolean(key); v != nil {
+		*dst = *v
+	}
+}
+
+// name is the required "name".
+func (f *fields) name() string {
+	v := f.str("name")
+	if f.err == nil && v == nil {
+		f.err = fault.BadRequestf("Invalid input for field 'name': 'name' is a required property.")
+	}
+	if v == nil {
+		return ""
+	}
+	return *v
+}
+
+// password is a user's "password": absent or null means none.
+func (f *fields) password() *string {
+	v, ok := f.m["password"]
+	if f.err != nil || !ok || v == nil {
+		return nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		f.err = fault.BadRequestf("Invalid input for field 'password': not a string.")
+		return nil
+	}
+	return &s
+}
+
+// done reports the first error, or a body "id" that is not the path's:
+// ids never change ("Cannot change <kind> ID.").
+func (f *fields) done(r *http.Request, kind string) error {
+	if f.err != nil {
+		return f.err
+	}
+	if id, ok := f.m["id"]; ok && id != r.PathValue("id") {
+		return fault.BadRequestf("Cannot change %s ID.", kind)
+	}
+	return nil
+}
+
 // extraFields returns the attributes of m not in known: Keystone keeps
 // them and shows them back.
 func extraFields(m map[string]any, known ...string) map[string]any {

@@ -51,32 +51,16 @@ func (h *handlers) getDomain(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handlers) createDomain(w http.ResponseWriter, r *http.Request) error {
-	m, err := decodeEntity(r, "domain")
+	f, err := decodeFields(r, "domain")
 	if err != nil {
 		return err
 	}
-	name, err := reqString(m, "name")
-	if err != nil {
-		return err
-	}
-	if name == nil {
-		return fault.BadRequestf("Invalid input for field 'name': 'name' is a required property.")
-	}
-	d := Domain{Name: *name, Enabled: true, Extra: extraFields(m, "id", "name", "description", "enabled", "tags", "options", "links", "explicit_domain_id")}
-	if v, err := reqString(m, "description"); err != nil {
-		return err
-	} else if v != nil {
-		d.Description = *v
-	}
-	if v, err := reqBool(m, "enabled"); err != nil {
-		return err
-	} else if v != nil {
-		d.Enabled = *v
-	}
-	if v, err := reqString(m, "explicit_domain_id"); err != nil {
-		return err
-	} else if v != nil {
-		d.ID = *v
+	d := Domain{Name: f.name(), Enabled: true, Extra: extraFields(f.m, "id", "name", "description", "enabled", "tags", "options", "links", "explicit_domain_id")}
+	f.setStr(&d.Description, "description")
+	f.setBool(&d.Enabled, "enabled")
+	f.setStr(&d.ID, "explicit_domain_id")
+	if f.err != nil {
+		return f.err
 	}
 	out, err := h.svc.CreateDomain(r.Context(), principal(r), d)
 	if err != nil {
@@ -86,24 +70,15 @@ func (h *handlers) createDomain(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handlers) updateDomain(w http.ResponseWriter, r *http.Request) error {
-	m, err := decodeEntity(r, "domain")
+	f, err := decodeFields(r, "domain")
 	if err != nil {
 		return err
 	}
-	var patch DomainPatch
-	if patch.Name, err = reqString(m, "name"); err != nil {
+	patch := DomainPatch{Name: f.str("name"), Description: f.str("description"), Enabled: f.boolean("enabled"),
+		Extra: extraFields(f.m, "id", "name", "description", "enabled", "tags", "options", "links")}
+	if err := f.done(r, "Domain"); err != nil {
 		return err
 	}
-	if patch.Description, err = reqString(m, "description"); err != nil {
-		return err
-	}
-	if patch.Enabled, err = reqBool(m, "enabled"); err != nil {
-		return err
-	}
-	if id, ok := m["id"]; ok && id != r.PathValue("id") {
-		return fault.BadRequestf("Cannot change Domain ID.")
-	}
-	patch.Extra = extraFields(m, "id", "name", "description", "enabled", "tags", "options", "links")
 	d, err := h.svc.UpdateDomain(r.Context(), principal(r), r.PathValue("id"), patch)
 	if err != nil {
 		return err
@@ -205,44 +180,24 @@ func (h *handlers) getProject(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handlers) createProject(w http.ResponseWriter, r *http.Request) error {
-	m, err := decodeEntity(r, "project")
+	f, err := decodeFields(r, "project")
 	if err != nil {
 		return err
 	}
-	name, err := reqString(m, "name")
-	if err != nil {
-		return err
-	}
-	if name == nil {
-		return fault.BadRequestf("Invalid input for field 'name': 'name' is a required property.")
-	}
-	p := Project{Name: *name, Enabled: true,
-		Extra: extraFields(m, "id", "name", "description", "enabled", "domain_id", "parent_id", "is_domain", "tags", "options", "links")}
-	if isDomain, err := reqBool(m, "is_domain"); err != nil {
-		return err
-	} else if isDomain != nil {
-		p.IsDomain = *isDomain
-	}
+	p := Project{Name: f.name(), Enabled: true,
+		Extra: extraFields(f.m, "id", "name", "description", "enabled", "domain_id", "parent_id", "is_domain", "tags", "options", "links")}
+	f.setBool(&p.IsDomain, "is_domain")
 	// domain_id and parent_id may be null (tempest sends "domain_id":
-	// null with is_domain); reqString reads null as "".
-	for key, dst := range map[string]*string{"description": &p.Description, "domain_id": &p.DomainID, "parent_id": &p.ParentID} {
-		v, err := reqString(m, key)
-		if err != nil {
-			return err
-		}
-		if v != nil {
-			*dst = *v
-		}
+	// null with is_domain); a null string reads as "".
+	f.setStr(&p.Description, "description")
+	f.setStr(&p.DomainID, "domain_id")
+	f.setStr(&p.ParentID, "parent_id")
+	f.setBool(&p.Enabled, "enabled")
+	if tags := f.strList("tags"); tags != nil {
+		p.Tags = *tags
 	}
-	if v, err := reqBool(m, "enabled"); err != nil {
-		return err
-	} else if v != nil {
-		p.Enabled = *v
-	}
-	if v, err := reqStringList(m, "tags"); err != nil {
-		return err
-	} else if v != nil {
-		p.Tags = *v
+	if f.err != nil {
+		return f.err
 	}
 	out, err := h.svc.CreateProject(r.Context(), principal(r), p)
 	if err != nil {
@@ -252,36 +207,16 @@ func (h *handlers) createProject(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handlers) updateProject(w http.ResponseWriter, r *http.Request) error {
-	m, err := decodeEntity(r, "project")
+	f, err := decodeFields(r, "project")
 	if err != nil {
 		return err
 	}
-	var patch ProjectPatch
-	if patch.Name, err = reqString(m, "name"); err != nil {
+	patch := ProjectPatch{Name: f.str("name"), Description: f.str("description"), DomainID: f.str("domain_id"),
+		ParentID: f.str("parent_id"), Enabled: f.boolean("enabled"), Tags: f.strList("tags"), IsDomain: f.boolean("is_domain"),
+		Extra: extraFields(f.m, "id", "name", "description", "enabled", "domain_id", "parent_id", "is_domain", "tags", "options", "links")}
+	if err := f.done(r, "project"); err != nil {
 		return err
 	}
-	if patch.Description, err = reqString(m, "description"); err != nil {
-		return err
-	}
-	if patch.DomainID, err = reqString(m, "domain_id"); err != nil {
-		return err
-	}
-	if patch.ParentID, err = reqString(m, "parent_id"); err != nil {
-		return err
-	}
-	if patch.Enabled, err = reqBool(m, "enabled"); err != nil {
-		return err
-	}
-	if patch.Tags, err = reqStringList(m, "tags"); err != nil {
-		return err
-	}
-	if patch.IsDomain, err = reqBool(m, "is_domain"); err != nil {
-		return err
-	}
-	if id, ok := m["id"]; ok && id != r.PathValue("id") {
-		return fault.BadRequestf("Cannot change project ID.")
-	}
-	patch.Extra = extraFields(m, "id", "name", "description", "enabled", "domain_id", "parent_id", "is_domain", "tags", "options", "links")
 	p, err := h.svc.UpdateProject(r.Context(), principal(r), r.PathValue("id"), patch)
 	if err != nil {
 		return err
@@ -428,56 +363,19 @@ func (h *handlers) getUser(w http.ResponseWriter, r *http.Request) error {
 	return writeOK(w, map[string]any{"user": userWire(r, u)})
 }
 
-func optionsField(m map[string]any) (map[string]any, error) {
-	v, ok := m["options"]
-	if !ok || v == nil {
-		return nil, nil
-	}
-	o, ok := v.(map[string]any)
-	if !ok {
-		return nil, fault.BadRequestf("Invalid input for field 'options': not an object.")
-	}
-	return o, nil
-}
-
 func (h *handlers) createUser(w http.ResponseWriter, r *http.Request) error {
-	m, err := decodeEntity(r, "user")
+	f, err := decodeFields(r, "user")
 	if err != nil {
 		return err
 	}
-	name, err := reqString(m, "name")
-	if err != nil {
-		return err
-	}
-	if name == nil {
-		return fault.BadRequestf("Invalid input for field 'name': 'name' is a required property.")
-	}
-	u := User{Name: *name, Enabled: true, Extra: extraFields(m, userKnown...)}
-	if v, err := reqString(m, "domain_id"); err != nil {
-		return err
-	} else if v != nil {
-		u.DomainID = *v
-	}
-	if v, err := reqString(m, "default_project_id"); err != nil {
-		return err
-	} else if v != nil {
-		u.DefaultProjectID = *v
-	}
-	if v, err := reqBool(m, "enabled"); err != nil {
-		return err
-	} else if v != nil {
-		u.Enabled = *v
-	}
-	if u.Options, err = optionsField(m); err != nil {
-		return err
-	}
-	var password *string
-	if v, ok := m["password"]; ok && v != nil {
-		s, ok := v.(string)
-		if !ok {
-			return fault.BadRequestf("Invalid input for field 'password': not a string.")
-		}
-		password = &s
+	u := User{Name: f.name(), Enabled: true, Extra: extraFields(f.m, userKnown...)}
+	f.setStr(&u.DomainID, "domain_id")
+	f.setStr(&u.DefaultProjectID, "default_project_id")
+	f.setBool(&u.Enabled, "enabled")
+	u.Options = f.options()
+	password := f.password()
+	if f.err != nil {
+		return f.err
 	}
 	out, err := h.svc.CreateUser(r.Context(), principal(r), u, password)
 	if err != nil {
@@ -487,37 +385,20 @@ func (h *handlers) createUser(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handlers) updateUser(w http.ResponseWriter, r *http.Request) error {
-	m, err := decodeEntity(r, "user")
+	f, err := decodeFields(r, "user")
 	if err != nil {
 		return err
 	}
-	var patch UserPatch
-	if patch.Name, err = reqString(m, "name"); err != nil {
+	patch := UserPatch{Name: f.str("name"), DomainID: f.str("domain_id"), DefaultProjectID: f.str("default_project_id"),
+		Enabled: f.boolean("enabled"), Password: f.password()}
+	if err := f.done(r, "user"); err != nil {
 		return err
 	}
-	if patch.DomainID, err = reqString(m, "domain_id"); err != nil {
-		return err
+	patch.Options = f.options()
+	if f.err != nil {
+		return f.err
 	}
-	if patch.DefaultProjectID, err = reqString(m, "default_project_id"); err != nil {
-		return err
-	}
-	if patch.Enabled, err = reqBool(m, "enabled"); err != nil {
-		return err
-	}
-	if v, ok := m["password"]; ok && v != nil {
-		s, ok := v.(string)
-		if !ok {
-			return fault.BadRequestf("Invalid input for field 'password': not a string.")
-		}
-		patch.Password = &s
-	}
-	if id, ok := m["id"]; ok && id != r.PathValue("id") {
-		return fault.BadRequestf("Cannot change user ID.")
-	}
-	if patch.Options, err = optionsField(m); err != nil {
-		return err
-	}
-	patch.Extra = extraFields(m, userKnown...)
+	patch.Extra = extraFields(f.m, userKnown...)
 	u, err := h.svc.UpdateUser(r.Context(), principal(r), r.PathValue("id"), patch)
 	if err != nil {
 		return err
@@ -609,27 +490,15 @@ func (h *handlers) getGroup(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handlers) createGroup(w http.ResponseWriter, r *http.Request) error {
-	m, err := decodeEntity(r, "group")
+	f, err := decodeFields(r, "group")
 	if err != nil {
 		return err
 	}
-	name, err := reqString(m, "name")
-	if err != nil {
-		return err
-	}
-	if name == nil {
-		return fault.BadRequestf("Invalid input for field 'name': 'name' is a required property.")
-	}
-	g := Group{Name: *name, Extra: extraFields(m, "id", "name", "domain_id", "description", "links")}
-	if v, err := reqString(m, "domain_id"); err != nil {
-		return err
-	} else if v != nil {
-		g.DomainID = *v
-	}
-	if v, err := reqString(m, "description"); err != nil {
-		return err
-	} else if v != nil {
-		g.Description = *v
+	g := Group{Name: f.name(), Extra: extraFields(f.m, "id", "name", "domain_id", "description", "links")}
+	f.setStr(&g.DomainID, "domain_id")
+	f.setStr(&g.Description, "description")
+	if f.err != nil {
+		return f.err
 	}
 	out, err := h.svc.CreateGroup(r.Context(), principal(r), g)
 	if err != nil {

@@ -69,30 +69,16 @@ func reqOptions(m map[string]any) (map[string]any, error) {
 }
 
 func (h *handlers) createRole(w http.ResponseWriter, r *http.Request) error {
-	m, err := decodeEntity(r, "role")
+	f, err := decodeFields(r, "role")
 	if err != nil {
 		return err
 	}
-	name, err := reqString(m, "name")
-	if err != nil {
-		return err
-	}
-	if name == nil {
-		return fault.BadRequestf("Invalid input for field 'name': 'name' is a required property.")
-	}
-	role := Role{Name: *name, Extra: extraFields(m, roleFields...)}
-	if v, err := reqString(m, "domain_id"); err != nil {
-		return err
-	} else if v != nil {
-		role.DomainID = *v
-	}
-	if v, err := reqString(m, "description"); err != nil {
-		return err
-	} else if v != nil {
-		role.Description = *v
-	}
-	if role.Options, err = reqOptions(m); err != nil {
-		return err
+	role := Role{Name: f.name(), Extra: extraFields(f.m, roleFields...)}
+	f.setStr(&role.DomainID, "domain_id")
+	f.setStr(&role.Description, "description")
+	role.Options = f.options()
+	if f.err != nil {
+		return f.err
 	}
 	out, err := h.svc.CreateRole(r.Context(), principal(r), role)
 	if err != nil {
@@ -102,27 +88,15 @@ func (h *handlers) createRole(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handlers) updateRole(w http.ResponseWriter, r *http.Request) error {
-	m, err := decodeEntity(r, "role")
+	f, err := decodeFields(r, "role")
 	if err != nil {
 		return err
 	}
-	var patch RolePatch
-	if patch.Name, err = reqString(m, "name"); err != nil {
+	patch := RolePatch{Name: f.str("name"), Description: f.str("description"), DomainID: f.str("domain_id"),
+		Options: f.options(), Extra: extraFields(f.m, roleFields...)}
+	if err := f.done(r, "Role"); err != nil {
 		return err
 	}
-	if patch.Description, err = reqString(m, "description"); err != nil {
-		return err
-	}
-	if patch.DomainID, err = reqString(m, "domain_id"); err != nil {
-		return err
-	}
-	if patch.Options, err = reqOptions(m); err != nil {
-		return err
-	}
-	if id, ok := m["id"]; ok && id != r.PathValue("id") {
-		return fault.BadRequestf("Cannot change Role ID.")
-	}
-	patch.Extra = extraFields(m, roleFields...)
 	role, err := h.svc.UpdateRole(r.Context(), principal(r), r.PathValue("id"), patch)
 	if err != nil {
 		return err
