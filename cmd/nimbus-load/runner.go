@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,6 +12,10 @@ import (
 	"sync"
 	"time"
 )
+
+// errStop, returned by a scenario, ends that worker without counting an
+// error (e.g. nothing left to delete).
+var errStop = errors.New("scenario done")
 
 // A scenario is one kind of request, sent over and over by every worker.
 type scenario struct {
@@ -98,6 +103,9 @@ func drive(ctx context.Context, sc scenario, client *http.Client, n int, end tim
 				t := time.Now()
 				err := sc.do(ctx, client)
 				d := time.Since(t)
+				if errors.Is(err, errStop) {
+					return // the scenario has nothing left to do
+				}
 				if err != nil {
 					if ctx.Err() != nil {
 						return // interrupted: neither a success nor a server error
