@@ -3,7 +3,7 @@
 GO   ?= go
 DATA ?= ./data
 
-.PHONY: all build up test deps unit e2e e2e-identity e2e-tempest bench-identity bench-image load
+.PHONY: all build up test deps unit e2e e2e-identity e2e-tempest e2e-image e2e-tempest-image e2e-objectstore e2e-tempest-object-storage bench-identity bench-image bench-objectstore load
 
 all: build
 
@@ -32,6 +32,8 @@ e2e: build
 	test/e2e/tempest-identity.sh || rc=1; \
 	test/e2e/image.sh || rc=1; \
 	test/e2e/tempest-image.sh || rc=1; \
+	test/e2e/objectstore.sh || rc=1; \
+	test/e2e/tempest-object-storage.sh || rc=1; \
 	exit $$rc
 
 e2e-identity: build
@@ -46,6 +48,12 @@ e2e-image: build
 e2e-tempest-image: build
 	test/e2e/tempest-image.sh
 
+e2e-objectstore: build
+	test/e2e/objectstore.sh
+
+e2e-tempest-object-storage: build
+	test/e2e/tempest-object-storage.sh
+
 load:
 	$(GO) build -o bin/nimbus-load ./cmd/nimbus-load
 
@@ -56,3 +64,8 @@ bench-identity: build load
 # BENCH_SIZE (1GiB), BENCH_MEM_SIZE (4GiB), BENCH_STRICT=1 fails below target.
 bench-image: build load
 	test/e2e/bench-image.sh
+
+# BENCH_SIZE (4KiB), BENCH_CONCURRENCY (16), BENCH_DURATION (10s),
+# BENCH_LARGE (256MiB); runs Debian's Swift (SAIO) and nimbus one after the other.
+bench-objectstore: build load
+	test/e2e/bench-objectstore.sh

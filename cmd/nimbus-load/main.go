@@ -24,6 +24,7 @@ const usage = `usage: nimbus-load COMMAND [flags]
 commands:
   identity   token validate, token issue (token method), token issue (password)
   image      upload and download one image of --size bytes, MB/s each way
+  swift      small-object PUT/GET/HEAD/DELETE ops/s and one large object's MB/s
 
 Run "nimbus-load COMMAND -h" for the flags of a command.
 `
@@ -45,6 +46,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return identityCmd(ctx, args[1:], stdout, stderr)
 	case "image":
 		return imageCmd(ctx, args[1:], stdout, stderr)
+	case "swift":
+		return swiftCmd(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -28,9 +29,42 @@ type Config struct {
 	LogFormat  string `toml:"log_format"`  // text or json
 	Bus        string `toml:"bus"`         // nats:// URL; empty starts an embedded server
 
-	Identity IdentityConfig `toml:"identity"`
-	Image    ImageConfig    `toml:"image"`
-	Auth     AuthConfig     `toml:"auth"`
+	Identity    IdentityConfig    `toml:"identity"`
+	Image       ImageConfig       `toml:"image"`
+	ObjectStore ObjectStoreConfig `toml:"objectstore"`
+	Auth        AuthConfig        `toml:"auth"`
+}
+
+// ObjectStoreConfig is the object store's section: the proxy (Swift API
+// and S3) and this node's storage server.
+type ObjectStoreConfig struct {
+	ProxyPort   int `toml:"proxy_port"`   // public API port (Swift's 8080)
+	StoragePort int `toml:"storage_port"` // storage server port (Swift's object server 6200)
+	// StorageAddr is this node's ip:port as the ring names it; default
+	// listen_host:storage_port.
+	StorageAddr string `toml:"storage_addr"`
+	// Ring is the ring file every node reads; default DATA/objects/rings/object.ring.
+	// `nimbus up` makes one on first start when it is missing.
+	Ring string `toml:"ring"`
+	// Devices are this node's device directories; a device's ring name is
+	// the directory's base name. Default DATA/objects/d1, d2, d3. In the
+	// environment: comma-separated.
+	Devices []string `toml:"devices"`
+	// PartPower and Replicas shape the ring `nimbus up` makes.
+	PartPower int `toml:"part_power"`
+	Replicas  int `toml:"replicas"`
+	// OperatorRoles own their project's account; ResellerAdminRole may
+	// use any account (Swift's keystoneauth).
+	OperatorRoles     []string `toml:"operator_roles"`
+	ResellerAdminRole string   `toml:"reseller_admin_role"`
+	// S3Location is what GetBucketLocation answers.
+	S3Location string `toml:"s3_location"`
+	// Daemon intervals.
+	ReplicateInterval time.Duration `toml:"replicate_interval"`
+	UpdateInterval    time.Duration `toml:"update_interval"`
+	AuditInterval     time.Duration `toml:"audit_interval"`
+	ExpireInterval    time.Duration `toml:"expire_interval"`
+	AuditRate         int64         `toml:"audit_bytes_per_second"`
 }
 
 // ImageConfig is the image service's section.
@@ -149,7 +183,11 @@ func Default(dataDir string) Config {
 			LockoutDuration:    30 * time.Minute,
 		},
 		Image: ImageConfig{Port: 9292, ImageSizeCap: 1 << 40, DefaultStore: "file"},
-		Auth:  AuthConfig{UserDomainName: "Default", ProjectDomainName: "Default", ProjectName: "service"},
+		ObjectStore: ObjectStoreConfig{ProxyPort: 8080, StoragePort: 6200, PartPower: 10, Replicas: 3,
+			OperatorRoles: []string{"admin", "member"}, ResellerAdminRole: "ResellerAdmin", S3Location: "us-east-1",
+			ReplicateInterval: 30 * time.Second, UpdateInterval: 5 * time.Second, AuditInterval: time.Minute,
+			ExpireInterval: 10 * time.Second, AuditRate: 10 << 20},
+		Auth: AuthConfig{UserDomainName: "Default", ProjectDomainName: "Default", ProjectName: "service"},
 	}
 }
 
@@ -267,6 +305,17 @@ func (c *Config) Validate() error {
 	if c.Image.ImageSizeCap <= 0 {
 		return errors.New("image.image_size_cap must be positive")
 	}
+	for name, port := range map[string]int{"objectstore.proxy_port": c.ObjectStore.ProxyPort, "objectstore.storage_port": c.ObjectStore.StoragePort} {
+		if port <= 0 || port > 65535 {
+			return fmt.Errorf("%s %d is not a port", name, port)
+		}
+	}
+	if c.ObjectStore.PartPower < 1 || c.ObjectStore.PartPower > 24 {
+		return errors.New("objectstore.part_power must be between 1 and 24")
+	}
+	if c.ObjectStore.Replicas < 1 || c.ObjectStore.Replicas > 10 {
+		return errors.New("objectstore.replicas must be between 1 and 10")
+	}
 	if c.Bus != "" && !strings.HasPrefix(c.Bus, "nats://") && !strings.HasPrefix(c.Bus, "tls://") {
 		return fmt.Errorf("bus %q must be a nats:// URL", c.Bus)
 	}
@@ -300,6 +349,34 @@ func (c *Config) ImageStoreDir() string {
 		return c.Image.StoreDir
 	}
 	return c.Path("images")
+}
+
+// ObjectRing is the object store's ring file.
+func (c *Config) ObjectRing() string {
+	if c.ObjectStore.Ring != "" {
+		return c.ObjectStore.Ring
+	}
+	return c.Path("objects", "rings", "object.ring")
+}
+
+// ObjectDevices are this node's device directories.
+func (c *Config) ObjectDevices() []string {
+	if len(c.ObjectStore.Devices) > 0 {
+		return c.ObjectStore.Devices
+	}
+	return []string{c.Path("objects", "d1"), c.Path("objects", "d2"), c.Path("objects", "d3")}
+}
+
+// ObjectStorageAddr is this node's storage address as the ring names it.
+func (c *Config) ObjectStorageAddr() string {
+	if c.ObjectStore.StorageAddr != "" {
+		return c.ObjectStore.StorageAddr
+	}
+	host := c.ListenHost
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, strconv.Itoa(c.ObjectStore.StoragePort))
 }
 
 // Host is the host name clients should use.

@@ -13,6 +13,9 @@ type BootstrapOptions struct {
 	Region                                 string
 	// Endpoints to register: service type -> name and interface -> URL.
 	Services []BootstrapService
+	// Roles are more global roles the running services need (the object
+	// store's ResellerAdmin, as devstack makes for Swift).
+	Roles []string
 }
 
 // BootstrapService is one catalog entry bootstrap makes sure exists.
@@ -45,7 +48,7 @@ func (s *Service) Bootstrap(ctx context.Context, o BootstrapOptions) (*Bootstrap
 			}
 		}
 		roles := map[string]string{}
-		for _, name := range []string{"admin", "manager", "member", "reader", "service"} {
+		for _, name := range append([]string{"admin", "manager", "member", "reader", "service"}, o.Roles...) {
 			id, err := ensureRole(ctx, tx, name)
 			if err != nil {
 				return err
