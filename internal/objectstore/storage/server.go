@@ -160,3 +160,19 @@ func (s *Server) Close() error {
 	s.wg.Wait()
 	return errors.Join(s.objects.Close(), s.databases.Close())
 }
+
+// ReplicateOnce runs one pass of the object and database replicators.
+func (s *Server) ReplicateOnce(ctx context.Context) error {
+	return errors.Join(s.objects.ReplicateOnce(ctx), s.databases.ReplicateOnce(ctx))
+}
+
+// UpdateOnce delivers queued container and account updates once.
+func (s *Server) UpdateOnce(ctx context.Context) error {
+	return errors.Join(s.objects.UpdateOnce(ctx), s.databases.UpdateOnce(ctx))
+}
+
+// AuditOnce audits every object once (at the configured rate).
+func (s *Server) AuditOnce(ctx context.Context) error { return s.objects.AuditOnce(ctx) }
+
+// ExpireOnce deletes the objects whose X-Delete-At has passed.
+func (s *Server) ExpireOnce(ctx context.Context) error { return s.objects.ExpireOnce(ctx) }
