@@ -23,6 +23,7 @@ func (h *handlers) credentialRoutes(rt routeTable) {
 
 	// The signature is the authentication, as in Keystone.
 	rt.Public("POST /v3/ec2tokens", h.ec2Tokens)
+	rt.Handle("POST /v3/s3tokens", h.s3Tokens) // a service or admin token, as Keystone
 }
 
 func credentialWire(r *http.Request, c *Credential) map[string]any {
