@@ -33,6 +33,8 @@ Usage:
                                                  first admin, region and catalog
   nimbus db migrate [SERVICE] [--data-dir DIR] [--config FILE]
   nimbus identity fernet-rotate [--data-dir DIR] [--config FILE]
+  nimbus ring [--data-dir DIR] [--config FILE] COMMAND ...
+                                                 the object store's ring (create, add, rebalance, ...)
   nimbus version
 
 Run "nimbus COMMAND --help" for a command's options.
@@ -71,6 +73,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return flag.ErrHelp
 		}
 		return cmdRotate(args[2:], stdout, stderr)
+	case "ring":
+		return cmdRing(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "nimbus", version())
 		return nil
