@@ -84,7 +84,7 @@ func (s *Server) containerRow(w http.ResponseWriter, r *http.Request, path strin
 			deleted = true
 			return nil
 		}
-		_, err = mergeContainers(r.Context(), tx, []containerRow{row})
+		_, err = mergeContainers(r.Context(), d, tx, []containerRow{row})
 		return err
 	})
 	if err != nil {

@@ -95,7 +95,7 @@ func (s *Server) objectRow(w http.ResponseWriter, r *http.Request, path string, 
 	}
 	defer s.dbs.release(d)
 	err = d.write(func(tx *sql.Tx) error {
-		_, err := mergeObjects(r.Context(), tx, []objectRow{row})
+		_, err := mergeObjects(r.Context(), d, tx, []objectRow{row})
 		return err
 	})
 	if err != nil {

@@ -105,13 +105,16 @@ func saveState(ctx context.Context, tx *sql.Tx, i *info) error {
 }
 
 // addStats changes the stats by the given amounts.
-func addStats(ctx context.Context, tx *sql.Tx, containers, objects, bytes int64) error {
+func addStats(ctx context.Context, d *db, tx *sql.Tx, containers, objects, bytes int64) error {
 	if containers == 0 && objects == 0 && bytes == 0 {
 		return nil
 	}
-	_, err := tx.ExecContext(ctx, `UPDATE info SET container_count = container_count + $1,
-		object_count = object_count + $2, bytes_used = bytes_used + $3`, containers, objects, bytes)
+	st, err := d.stmt(ctx, tx, `UPDATE info SET container_count = container_count + $1,
+		object_count = object_count + $2, bytes_used = bytes_used + $3`)
 	if err != nil {
+		return err
+	}
+	if _, err = st.ExecContext(ctx, containers, objects, bytes); err != nil {
 		return fmt.Errorf("update stats: %w", err)
 	}
 	return nil

@@ -226,9 +226,9 @@ func (s *Server) replMerge(ctx context.Context, k kind, path string, req *replRe
 	err = d.write(func(tx *sql.Tx) error {
 		var err error
 		if k == kindContainer {
-			_, err = mergeObjects(ctx, tx, req.Objects)
+			_, err = mergeObjects(ctx, d, tx, req.Objects)
 		} else {
-			_, err = mergeContainers(ctx, tx, req.Containers)
+			_, err = mergeContainers(ctx, d, tx, req.Containers)
 		}
 		if err != nil {
 			return err

@@ -88,15 +88,23 @@ func deletedInt(b bool) int {
 // mergeObjects applies checked rows, newest created_at winning for each
 // name (an equal or older row changes nothing), and keeps the stats.
 // It returns how many rows changed.
-func mergeObjects(ctx context.Context, tx *sql.Tx, rows []objectRow) (int, error) {
+func mergeObjects(ctx context.Context, d *db, tx *sql.Tx, rows []objectRow) (int, error) {
 	var dObjects, dBytes int64
 	changed := 0
+	sel, err := d.stmt(ctx, tx, `SELECT created_at, size, deleted FROM object WHERE name = $1`)
+	if err != nil {
+		return 0, err
+	}
+	ins, err := d.stmt(ctx, tx, `INSERT OR REPLACE INTO object (name, created_at, size, content_type, etag, deleted)
+		VALUES ($1, $2, $3, $4, $5, $6)`)
+	if err != nil {
+		return 0, err
+	}
 	for _, r := range rows {
 		var oldCreated string
 		var oldSize int64
 		var oldDeleted int
-		err := tx.QueryRowContext(ctx, `SELECT created_at, size, deleted FROM object WHERE name = $1`, r.Name).
-			Scan(&oldCreated, &oldSize, &oldDeleted)
+		err := sel.QueryRowContext(ctx, r.Name).Scan(&oldCreated, &oldSize, &oldDeleted)
 		found := err == nil
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return 0, fmt.Errorf("read object row: %w", err)
@@ -105,8 +113,7 @@ func mergeObjects(ctx context.Context, tx *sql.Tx, rows []objectRow) (int, error
 			continue
 		}
 		// REPLACE deletes and inserts, so the row takes a new seq.
-		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO object (name, created_at, size, content_type, etag, deleted)
-			VALUES ($1, $2, $3, $4, $5, $6)`, r.Name, r.CreatedAt, r.Size, r.ContentType, r.ETag, deletedInt(r.Deleted)); err != nil {
+		if _, err := ins.ExecContext(ctx, r.Name, r.CreatedAt, r.Size, r.ContentType, r.ETag, deletedInt(r.Deleted)); err != nil {
 			return 0, fmt.Errorf("write object row: %w", err)
 		}
 		changed++
@@ -119,22 +126,30 @@ func mergeObjects(ctx context.Context, tx *sql.Tx, rows []objectRow) (int, error
 			dBytes += r.Size
 		}
 	}
-	return changed, addStats(ctx, tx, 0, dObjects, dBytes)
+	return changed, addStats(ctx, d, tx, 0, dObjects, dBytes)
 }
 
 // mergeContainers applies checked container rows: the newest PUT and
 // DELETE timestamps, the most recently reported stats. A container is
 // deleted in the listing once its DELETE is newer than its PUT and it is
 // empty. It returns how many rows changed.
-func mergeContainers(ctx context.Context, tx *sql.Tx, rows []containerRow) (int, error) {
+func mergeContainers(ctx context.Context, d *db, tx *sql.Tx, rows []containerRow) (int, error) {
 	var dContainers, dObjects, dBytes int64
 	changed := 0
+	sel, err := d.stmt(ctx, tx, `SELECT put_timestamp, delete_timestamp, object_count, bytes_used,
+		stats_timestamp, deleted FROM container WHERE name = $1`)
+	if err != nil {
+		return 0, err
+	}
+	ins, err := d.stmt(ctx, tx, `INSERT OR REPLACE INTO container (name, put_timestamp, delete_timestamp,
+		object_count, bytes_used, stats_timestamp, deleted) VALUES ($1, $2, $3, $4, $5, $6, $7)`)
+	if err != nil {
+		return 0, err
+	}
 	for _, r := range rows {
 		var old containerRow
 		var oldDeleted int
-		err := tx.QueryRowContext(ctx, `SELECT put_timestamp, delete_timestamp, object_count, bytes_used,
-			stats_timestamp, deleted FROM container WHERE name = $1`, r.Name).
-			Scan(&old.PutTimestamp, &old.DeleteTimestamp, &old.ObjectCount, &old.BytesUsed, &old.StatsTimestamp, &oldDeleted)
+		err := sel.QueryRowContext(ctx, r.Name).Scan(&old.PutTimestamp, &old.DeleteTimestamp, &old.ObjectCount, &old.BytesUsed, &old.StatsTimestamp, &oldDeleted)
 		found := err == nil
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return 0, fmt.Errorf("read container row: %w", err)
@@ -144,7 +159,12 @@ func mergeContainers(ctx context.Context, tx *sql.Tx, rows []containerRow) (int,
 			old.Name, old.Deleted = r.Name, oldDeleted == 1
 			m.PutTimestamp = max(old.PutTimestamp, r.PutTimestamp)
 			m.DeleteTimestamp = max(old.DeleteTimestamp, r.DeleteTimestamp)
-			if old.StatsTimestamp >= r.StatsTimestamp {
+			// Stats come from the report that has seen the latest PUT and
+			// DELETE; among those, from the latest report. A replica that
+			// missed the DELETE must not make the container live again.
+			behind := r.PutTimestamp < old.PutTimestamp || r.DeleteTimestamp < old.DeleteTimestamp
+			ahead := r.PutTimestamp > old.PutTimestamp || r.DeleteTimestamp > old.DeleteTimestamp
+			if behind || (!ahead && old.StatsTimestamp >= r.StatsTimestamp) {
 				m.ObjectCount, m.BytesUsed, m.StatsTimestamp = old.ObjectCount, old.BytesUsed, old.StatsTimestamp
 			}
 		}
@@ -153,9 +173,7 @@ func mergeContainers(ctx context.Context, tx *sql.Tx, rows []containerRow) (int,
 		if found && m == old {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO container (name, put_timestamp, delete_timestamp,
-			object_count, bytes_used, stats_timestamp, deleted) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			m.Name, m.PutTimestamp, m.DeleteTimestamp, m.ObjectCount, m.BytesUsed, m.StatsTimestamp, deletedInt(m.Deleted)); err != nil {
+		if _, err := ins.ExecContext(ctx, m.Name, m.PutTimestamp, m.DeleteTimestamp, m.ObjectCount, m.BytesUsed, m.StatsTimestamp, deletedInt(m.Deleted)); err != nil {
 			return 0, fmt.Errorf("write container row: %w", err)
 		}
 		changed++
@@ -170,7 +188,7 @@ func mergeContainers(ctx context.Context, tx *sql.Tx, rows []containerRow) (int,
 			dBytes += m.BytesUsed
 		}
 	}
-	return changed, addStats(ctx, tx, dContainers, dObjects, dBytes)
+	return changed, addStats(ctx, d, tx, dContainers, dObjects, dBytes)
 }
 
 // rowsSince reads up to limit rows (deleted ones too) with seq > since,
