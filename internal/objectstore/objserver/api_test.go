@@ -32,16 +32,16 @@ func TestPutGetHeadRoundTrip(t *testing.T) {
 			t.Fatalf("size %d: GET returned %d bytes, different from the %d stored", size, len(got), len(data))
 		}
 		for k, want := range map[string]string{
-			"Content-Length":           strconv.Itoa(size),
-			"Content-Type":             "text/x-test",
-			"Etag":                     md5hex(data),
-			"X-Object-Meta-Color":      "blue",
+			"Content-Length":            strconv.Itoa(size),
+			"Content-Type":              "text/x-test",
+			"Etag":                      md5hex(data),
+			"X-Object-Meta-Color":       "blue",
 			"X-Object-Sysmeta-Slo-Size": "42",
-			"Content-Disposition":      "inline",
-			"X-Timestamp":              ts(1),
-			"X-Backend-Timestamp":      ts(1),
-			"X-Backend-Data-Timestamp": ts(1),
-			"Accept-Ranges":            "bytes",
+			"Content-Disposition":       "inline",
+			"X-Timestamp":               ts(1),
+			"X-Backend-Timestamp":       ts(1),
+			"X-Backend-Data-Timestamp":  ts(1),
+			"Accept-Ranges":             "bytes",
 		} {
 			if got := resp.Header.Get(k); got != want {
 				t.Errorf("size %d: GET %s = %q, want %q", size, k, got, want)

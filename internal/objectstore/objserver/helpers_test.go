@@ -197,3 +197,24 @@ func pattern(n int) []byte {
 var bg = context.Background()
 
 func sleep() { time.Sleep(20 * time.Millisecond) }
+
+// newServerOn serves h on addr again (a node coming back), retrying while
+// the old listener's port is released.
+func newServerOn(t *testing.T, addr string, h http.Handler) *httptest.Server {
+	t.Helper()
+	var ln net.Listener
+	var err error
+	for range 100 {
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		sleep()
+	}
+	if err != nil {
+		t.Fatalf("listen on %s again: %v", addr, err)
+	}
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: h}}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv
+}
