@@ -73,6 +73,10 @@ func (s *Server) objectRow(w http.ResponseWriter, r *http.Request, path string, 
 		row.Size = size
 		row.ContentType = r.Header.Get("X-Content-Type")
 		row.ETag = r.Header.Get("X-Etag")
+		// A POST that changed the content type sends the object's data
+		// timestamp with these two of its own.
+		row.CtypeTimestamp = r.Header.Get("X-Content-Type-Timestamp")
+		row.MetaTimestamp = r.Header.Get("X-Meta-Timestamp")
 	}
 	if err := row.check(); err != nil {
 		swift.WriteError(w, r, http.StatusBadRequest, err.Error())

@@ -318,3 +318,39 @@ func TestBadRequests(t *testing.T) {
 		t.Errorf("autocreated container lists %v", got)
 	}
 }
+
+func TestObjectPostUpdatesContentType(t *testing.T) {
+	c := newCluster(t, 1)
+	cp := c.containerPath(0, "a", "c")
+	op := c.containerPath(0, "a", "c", "o")
+	c.must(http.StatusCreated, 0, "PUT", cp, "X-Timestamp", tsAt(1))
+	c.putObject(0, "a", "c", "o", 10, 5, "v10")
+	entry := func() objectJSON {
+		t.Helper()
+		var entries []objectJSON
+		if err := json.Unmarshal(c.must(http.StatusOK, 0, "GET", cp).body, &entries); err != nil || len(entries) != 1 {
+			t.Fatalf("listing %v %v", entries, err)
+		}
+		return entries[0]
+	}
+	// The object server's update after a POST that set a content type:
+	// the data's timestamp, and the POST's for the content type.
+	c.must(http.StatusCreated, 0, "PUT", op, "X-Timestamp", tsAt(10), "X-Size", "5", "X-Etag", "v10",
+		"X-Content-Type", "image/png", "X-Content-Type-Timestamp", tsAt(12), "X-Meta-Timestamp", tsAt(12))
+	if e := entry(); e.ContentType != "image/png" || e.Bytes != 5 || e.Hash != "v10" || e.LastModified != isoFormat(tsAt(12)) {
+		t.Fatalf("after POST update: %+v", e)
+	}
+	// Newer data with an older content type keeps the POST's type.
+	c.putObject(0, "a", "c", "o", 11, 7, "v11")
+	if e := entry(); e.ContentType != "image/png" || e.Bytes != 7 || e.Hash != "v11" {
+		t.Fatalf("after newer data: %+v", e)
+	}
+	// Newer than all: all of it.
+	c.putObject(0, "a", "c", "o", 13, 9, "v13")
+	if e := entry(); e.ContentType != "text/plain" || e.Bytes != 9 || e.LastModified != isoFormat(tsAt(13)) {
+		t.Fatalf("after newest PUT: %+v", e)
+	}
+	if h := c.must(http.StatusNoContent, 0, "HEAD", cp).header; h.Get("X-Container-Bytes-Used") != "9" || h.Get("X-Container-Object-Count") != "1" {
+		t.Fatalf("stats %v", h)
+	}
+}

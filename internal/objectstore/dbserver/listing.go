@@ -76,9 +76,9 @@ func isTrue(s string) bool {
 type entry struct {
 	name   string
 	subdir bool
-	// container rows
-	createdAt, contentType, etag string
-	size                         int64
+	// container rows; lastModified is the metadata's timestamp
+	lastModified, contentType, etag string
+	size                            int64
 	// account rows
 	count, bytes int64
 	putTimestamp string
@@ -196,7 +196,7 @@ func listRows(ctx context.Context, d *db, p listParams) ([]entry, error) {
 
 // queryLive reads up to limit undeleted rows matching conds, by name.
 func queryLive(ctx context.Context, d *db, conds []string, args []any, reverse bool, limit int) ([]entry, error) {
-	cols := "name, created_at, size, content_type, etag"
+	cols := "name, meta_timestamp, size, content_type, etag"
 	if d.kind == kindAccount {
 		cols = "name, object_count, bytes_used, put_timestamp"
 	}
@@ -221,7 +221,7 @@ func queryLive(ctx context.Context, d *db, conds []string, args []any, reverse b
 		if d.kind == kindAccount {
 			err = rows.Scan(&e.name, &e.count, &e.bytes, &e.putTimestamp)
 		} else {
-			err = rows.Scan(&e.name, &e.createdAt, &e.size, &e.contentType, &e.etag)
+			err = rows.Scan(&e.name, &e.lastModified, &e.size, &e.contentType, &e.etag)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("list %s: %w", d.path, err)
@@ -278,7 +278,7 @@ func listingJSON(k kind, entries []entry) []any {
 			out[i] = containerJSON{Name: e.name, Count: e.count, Bytes: e.bytes, LastModified: isoFormat(e.putTimestamp)}
 		default:
 			ct, size := swiftBytes(e.contentType, e.size)
-			out[i] = objectJSON{Name: e.name, Hash: e.etag, Bytes: size, ContentType: ct, LastModified: isoFormat(e.createdAt)}
+			out[i] = objectJSON{Name: e.name, Hash: e.etag, Bytes: size, ContentType: ct, LastModified: isoFormat(e.lastModified)}
 		}
 	}
 	return out

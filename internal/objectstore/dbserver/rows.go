@@ -10,15 +10,20 @@ import (
 )
 
 // objectRow is a container's listing entry for one object, or its
-// deletion. Timestamps are in swift.Timestamp.Internal form.
+// deletion. Timestamps are in swift.Timestamp.Internal form: CreatedAt
+// the data's, CtypeTimestamp the content type's, MetaTimestamp the
+// metadata's (the listing's last_modified); the latter two are never
+// older than the former.
 type objectRow struct {
-	Name        string `json:"name"`
-	CreatedAt   string `json:"created_at"`
-	Size        int64  `json:"size"`
-	ContentType string `json:"content_type"`
-	ETag        string `json:"etag"`
-	Deleted     bool   `json:"deleted"`
-	Seq         int64  `json:"seq,omitempty"`
+	Name           string `json:"name"`
+	CreatedAt      string `json:"created_at"`
+	CtypeTimestamp string `json:"ctype_timestamp,omitempty"`
+	MetaTimestamp  string `json:"meta_timestamp,omitempty"`
+	Size           int64  `json:"size"`
+	ContentType    string `json:"content_type"`
+	ETag           string `json:"etag"`
+	Deleted        bool   `json:"deleted"`
+	Seq            int64  `json:"seq,omitempty"`
 }
 
 // containerRow is an account's entry for one container.
@@ -48,11 +53,20 @@ func (r *objectRow) check() error {
 	if r.Name == "" {
 		return errors.New("object row without a name")
 	}
-	ts, err := normalTimestamp(r.CreatedAt)
-	if err != nil {
+	var err error
+	if r.CreatedAt, err = normalTimestamp(r.CreatedAt); err != nil {
 		return fmt.Errorf("object row %q: %w", r.Name, err)
 	}
-	r.CreatedAt = ts
+	for _, f := range []*string{&r.CtypeTimestamp, &r.MetaTimestamp} {
+		if *f == "" {
+			continue
+		}
+		if *f, err = normalTimestamp(*f); err != nil {
+			return fmt.Errorf("object row %q: %w", r.Name, err)
+		}
+	}
+	r.CtypeTimestamp = max(r.CtypeTimestamp, r.CreatedAt)
+	r.MetaTimestamp = max(r.MetaTimestamp, r.CtypeTimestamp)
 	if r.Size < 0 {
 		return fmt.Errorf("object row %q: negative size", r.Name)
 	}
@@ -85,45 +99,69 @@ func deletedInt(b bool) int {
 	return 0
 }
 
-// mergeObjects applies checked rows, newest created_at winning for each
-// name (an equal or older row changes nothing), and keeps the stats.
-// It returns how many rows changed.
+// mergeObjects applies checked rows and keeps the stats. Each part of a
+// row is newest-wins on its own timestamp: the data (size, etag, deleted)
+// on created_at, the content type on ctype_timestamp, last_modified on
+// meta_timestamp; a row with nothing newer than what is held changes
+// nothing. It returns how many rows changed.
 func mergeObjects(ctx context.Context, d *db, tx *sql.Tx, rows []objectRow) (int, error) {
 	var dObjects, dBytes int64
 	changed := 0
-	sel, err := d.stmt(ctx, tx, `SELECT created_at, size, deleted FROM object WHERE name = $1`)
+	sel, err := d.stmt(ctx, tx, `SELECT created_at, ctype_timestamp, meta_timestamp, size, content_type, etag, deleted
+		FROM object WHERE name = $1`)
 	if err != nil {
 		return 0, err
 	}
-	ins, err := d.stmt(ctx, tx, `INSERT OR REPLACE INTO object (name, created_at, size, content_type, etag, deleted)
-		VALUES ($1, $2, $3, $4, $5, $6)`)
+	ins, err := d.stmt(ctx, tx, `INSERT OR REPLACE INTO object (name, created_at, ctype_timestamp, meta_timestamp,
+		size, content_type, etag, deleted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`)
 	if err != nil {
 		return 0, err
 	}
 	for _, r := range rows {
-		var oldCreated string
-		var oldSize int64
+		var old objectRow
 		var oldDeleted int
-		err := sel.QueryRowContext(ctx, r.Name).Scan(&oldCreated, &oldSize, &oldDeleted)
+		err := sel.QueryRowContext(ctx, r.Name).Scan(&old.CreatedAt, &old.CtypeTimestamp, &old.MetaTimestamp,
+			&old.Size, &old.ContentType, &old.ETag, &oldDeleted)
 		found := err == nil
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return 0, fmt.Errorf("read object row: %w", err)
 		}
-		if found && r.CreatedAt <= oldCreated {
-			continue
+		old.Deleted = oldDeleted == 1
+		m := r
+		if found {
+			newer := false
+			if r.CreatedAt > old.CreatedAt {
+				newer = true
+			} else {
+				m.CreatedAt, m.Size, m.ETag, m.Deleted = old.CreatedAt, old.Size, old.ETag, old.Deleted
+			}
+			if r.CtypeTimestamp > old.CtypeTimestamp {
+				newer = true
+			} else {
+				m.CtypeTimestamp, m.ContentType = old.CtypeTimestamp, old.ContentType
+			}
+			if r.MetaTimestamp > old.MetaTimestamp {
+				newer = true
+			} else {
+				m.MetaTimestamp = old.MetaTimestamp
+			}
+			if !newer {
+				continue
+			}
 		}
 		// REPLACE deletes and inserts, so the row takes a new seq.
-		if _, err := ins.ExecContext(ctx, r.Name, r.CreatedAt, r.Size, r.ContentType, r.ETag, deletedInt(r.Deleted)); err != nil {
+		if _, err := ins.ExecContext(ctx, m.Name, m.CreatedAt, m.CtypeTimestamp, m.MetaTimestamp, m.Size,
+			m.ContentType, m.ETag, deletedInt(m.Deleted)); err != nil {
 			return 0, fmt.Errorf("write object row: %w", err)
 		}
 		changed++
-		if found && oldDeleted == 0 {
+		if found && !old.Deleted {
 			dObjects--
-			dBytes -= oldSize
+			dBytes -= old.Size
 		}
-		if !r.Deleted {
+		if !m.Deleted {
 			dObjects++
-			dBytes += r.Size
+			dBytes += m.Size
 		}
 	}
 	return changed, addStats(ctx, d, tx, 0, dObjects, dBytes)
@@ -195,8 +233,8 @@ func mergeContainers(ctx context.Context, d *db, tx *sql.Tx, rows []containerRow
 // in seq order, for replication.
 func rowsSince(ctx context.Context, d *db, since int64, limit int) (objects []objectRow, containers []containerRow, err error) {
 	if d.kind == kindContainer {
-		rows, err := d.sql.QueryContext(ctx, `SELECT seq, name, created_at, size, content_type, etag, deleted
-			FROM object WHERE seq > $1 ORDER BY seq LIMIT $2`, since, limit)
+		rows, err := d.sql.QueryContext(ctx, `SELECT seq, name, created_at, ctype_timestamp, meta_timestamp, size,
+			content_type, etag, deleted FROM object WHERE seq > $1 ORDER BY seq LIMIT $2`, since, limit)
 		if err != nil {
 			return nil, nil, fmt.Errorf("read rows of %s: %w", d.path, err)
 		}
@@ -204,7 +242,8 @@ func rowsSince(ctx context.Context, d *db, since int64, limit int) (objects []ob
 		for rows.Next() {
 			var r objectRow
 			var del int
-			if err := rows.Scan(&r.Seq, &r.Name, &r.CreatedAt, &r.Size, &r.ContentType, &r.ETag, &del); err != nil {
+			if err := rows.Scan(&r.Seq, &r.Name, &r.CreatedAt, &r.CtypeTimestamp, &r.MetaTimestamp, &r.Size,
+				&r.ContentType, &r.ETag, &del); err != nil {
 				return nil, nil, fmt.Errorf("read rows of %s: %w", d.path, err)
 			}
 			r.Deleted = del == 1

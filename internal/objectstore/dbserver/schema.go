@@ -61,11 +61,17 @@ CREATE TABLE incoming_sync (
 // Rows are replaced, never updated in place, so that seq (AUTOINCREMENT:
 // never reused) orders changes and replication sends "rows after seq N".
 // Deleted rows stay until reclaimed so that deletes replicate too.
+// created_at is the object data's timestamp (size, etag, deleted);
+// ctype_timestamp that of its content type and meta_timestamp that of its
+// metadata, which a POST moves without new data (Swift's three
+// timestamps); each part of a row is newest-wins on its own.
 const schemaContainer = schemaInfo + `
 CREATE TABLE object (
 	seq INTEGER PRIMARY KEY AUTOINCREMENT,
 	name TEXT NOT NULL UNIQUE,
 	created_at TEXT NOT NULL,
+	ctype_timestamp TEXT NOT NULL,
+	meta_timestamp TEXT NOT NULL,
 	size INTEGER NOT NULL,
 	content_type TEXT NOT NULL,
 	etag TEXT NOT NULL,
