@@ -56,16 +56,17 @@ const (
 
 // Server is the account and container servers of one node.
 type Server struct {
-	devices   map[string]string
-	ring      *ring.Source
-	addr      string
-	client    *http.Client
-	log       *slog.Logger
-	replicate time.Duration
-	update    time.Duration
-	dbs       *handles
-	dirty     *dirtySet
-	updater   updaterState
+	devices    map[string]string
+	ring       *ring.Source
+	addr       string
+	client     *http.Client
+	log        *slog.Logger
+	replicate  time.Duration
+	update     time.Duration
+	dbs        *handles
+	dirty      *dirtySet
+	updater    updaterState
+	replicator replicatorState
 
 	stop     chan struct{}
 	stopOnce sync.Once

@@ -36,6 +36,7 @@ type switchHandler struct {
 	mu       sync.Mutex
 	h        http.Handler
 	downPath string // requests under this path fail; "/" = the whole node
+	dropped  int    // requests failed so
 }
 
 func (s *switchHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -43,6 +44,9 @@ func (s *switchHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h, down := s.h, s.downPath
 	s.mu.Unlock()
 	if down != "" && strings.HasPrefix(r.URL.Path, down) {
+		s.mu.Lock()
+		s.dropped++
+		s.mu.Unlock()
 		panic(http.ErrAbortHandler) // the client sees a dropped connection
 	}
 	h.ServeHTTP(w, r)

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nimbus-cloud/nimbus/internal/objectstore/ring"
@@ -87,31 +88,91 @@ func (s *Server) localDevice(rg *ring.Ring, name string) (ring.Device, bool) {
 	return ring.Device{}, false
 }
 
+// replicateWorkers is how many databases a pass replicates at once.
+const replicateWorkers = 4
+
+// reclaimEvery is how often a pass also looks for deleted rows and
+// databases old enough to forget (the first pass always does).
+const reclaimEvery = time.Hour
+
+// replicatorState is the replicator's memory between passes.
+type replicatorState struct {
+	mu          sync.Mutex // one pass at a time
+	lastReclaim time.Time
+}
+
+// replPass is one pass's memory: peers found unreachable are not tried
+// again in the same pass, so a dead node costs one timeout, not one per
+// database.
+type replPass struct {
+	rg      *ring.Ring
+	reclaim bool
+	mu      sync.Mutex
+	down    map[string]bool
+}
+
+func (p *replPass) isDown(addr string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.down[addr]
+}
+
+func (p *replPass) markDown(addr string) {
+	p.mu.Lock()
+	p.down[addr] = true
+	p.mu.Unlock()
+}
+
 // ReplicateOnce makes one pass over every local database: a primary copy
 // pushes what its peers lack to the partition's other primaries; a
 // handoff copy is pushed to all primaries and removed once they all have
 // it. Unreachable peers are skipped until the next pass.
 func (s *Server) ReplicateOnce(ctx context.Context) error {
+	s.replicator.mu.Lock()
+	defer s.replicator.mu.Unlock()
 	rg := s.ring.Ring()
 	if rg == nil {
 		return errors.New("database replicator: no ring loaded")
 	}
+	pass := &replPass{rg: rg, down: map[string]bool{}, reclaim: time.Since(s.replicator.lastReclaim) >= reclaimEvery}
 	dbs, err := s.allDBs(kindAccount, kindContainer)
 	var errs []error
 	if err != nil {
 		errs = append(errs, err)
 	}
+	var mu sync.Mutex
 	failed := 0
+	work := make(chan localDB)
+	var wg sync.WaitGroup
+	for range min(replicateWorkers, len(dbs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for l := range work {
+				if err := s.replicateDB(ctx, pass, l); err != nil {
+					mu.Lock()
+					failed++
+					if len(errs) < 10 {
+						errs = append(errs, err)
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
 	for _, l := range dbs {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			break
 		}
-		if err := s.replicateDB(ctx, rg, l); err != nil {
-			failed++
-			if len(errs) < 10 {
-				errs = append(errs, err)
-			}
-		}
+		work <- l
+	}
+	close(work)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if pass.reclaim {
+		s.replicator.lastReclaim = time.Now()
 	}
 	if failed > 0 {
 		errs = append(errs, fmt.Errorf("database replicator: %d of %d databases not fully replicated", failed, len(dbs)))
@@ -119,7 +180,8 @@ func (s *Server) ReplicateOnce(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (s *Server) replicateDB(ctx context.Context, rg *ring.Ring, l localDB) error {
+func (s *Server) replicateDB(ctx context.Context, pass *replPass, l localDB) error {
+	rg := pass.rg
 	part, err := rg.PartitionOfHash(l.hash)
 	if err != nil {
 		return err
@@ -140,21 +202,32 @@ func (s *Server) replicateDB(ctx context.Context, rg *ring.Ring, l localDB) erro
 		return err
 	}
 	commits := d.commits.Load()
-	removable, err := s.reclaim(ctx, d)
-	if err != nil {
-		s.dbs.release(d)
-		return err
-	}
-	if removable {
-		// Deleted long enough ago that every replica knows: forget it.
+	if pass.reclaim {
+		removable, err := s.reclaim(ctx, d)
+		if err != nil {
+			s.dbs.release(d)
+			return err
+		}
+		if removable {
+			// Deleted long enough ago that every replica knows: forget it.
+			commits = d.commits.Load()
+			s.dbs.release(d)
+			_, err := s.dbs.remove(l.path, d, commits)
+			return err
+		}
 		commits = d.commits.Load()
-		s.dbs.release(d)
-		_, err := s.dbs.remove(l.path, d, commits)
-		return err
 	}
 	var errs []error
 	for _, peer := range peers {
+		if pass.isDown(peer.Addr()) {
+			errs = append(errs, fmt.Errorf("replicate %s %s: %s is down", l.kind, l.hash, peer.Addr()))
+			continue
+		}
 		if err := s.syncDB(ctx, d, peer, part, l.hash, primary); err != nil {
+			var down *peerDownError
+			if errors.As(err, &down) {
+				pass.markDown(peer.Addr())
+			}
 			errs = append(errs, fmt.Errorf("replicate %s %s to %s/%s: %w", l.kind, l.hash, peer.Addr(), peer.Name, err))
 		}
 	}
@@ -169,6 +242,12 @@ func (s *Server) replicateDB(ctx context.Context, rg *ring.Ring, l localDB) erro
 	}
 	return nil
 }
+
+// peerDownError is a peer that could not be reached at all.
+type peerDownError struct{ err error }
+
+func (e *peerDownError) Error() string { return e.err.Error() }
+func (e *peerDownError) Unwrap() error { return e.err }
 
 // reclaim forgets deleted rows and metadata deletions older than
 // ReclaimAge and reports whether the whole database may go: deleted
@@ -293,6 +372,9 @@ func (s *Server) replicateRPC(ctx context.Context, peer ring.Device, k kind, par
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := s.client.Do(req)
 	if err != nil {
+		if ctx.Err() == nil {
+			err = &peerDownError{err}
+		}
 		return nil, 0, err
 	}
 	defer resp.Body.Close()
