@@ -291,3 +291,21 @@ func TestReclaim(t *testing.T) {
 		t.Fatalf("long deleted container still on disk (%v)", err)
 	}
 }
+
+func TestReplicatorLeavesDevicesTheRingDoesNotKnowHere(t *testing.T) {
+	c := newCluster(t, 3)
+	c.must(http.StatusCreated, 0, "PUT", c.containerPath(0, "a", "c"), "X-Timestamp", tsAt(1))
+	// Node 0's device, served under an address the ring does not give it.
+	c.nodes[0].srv.Close()
+	srv, err := New(Options{Devices: map[string]string{"d0": c.nodes[0].dir}, Ring: ring.Fixed(c.ring), Addr: "192.0.2.1:6200"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if err := srv.ReplicateOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dbPathOf(c, 0, "a", "c")); err != nil {
+		t.Fatalf("database of an unknown device was moved away: %v", err)
+	}
+}

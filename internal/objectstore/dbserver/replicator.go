@@ -135,10 +135,24 @@ func (s *Server) ReplicateOnce(ctx context.Context) error {
 		return errors.New("database replicator: no ring loaded")
 	}
 	pass := &replPass{rg: rg, down: map[string]bool{}, reclaim: time.Since(s.replicator.lastReclaim) >= reclaimEvery}
-	dbs, err := s.allDBs(kindAccount, kindContainer)
+	all, err := s.allDBs(kindAccount, kindContainer)
 	var errs []error
 	if err != nil {
 		errs = append(errs, err)
+	}
+	// Only devices the ring knows at this address are replicated, as in
+	// Swift: with a wrong address, "pushing to the primaries" could mean
+	// pushing to this very device and then removing it.
+	var dbs []localDB
+	skipped := map[string]bool{}
+	for _, l := range all {
+		if _, known := s.localDevice(rg, l.device); known {
+			dbs = append(dbs, l)
+		} else if !skipped[l.device] {
+			skipped[l.device] = true
+			s.log.Warn("database replicator: device not in the ring at this node's address; skipped",
+				"device", l.device, "addr", s.addr)
+		}
 	}
 	var mu sync.Mutex
 	failed := 0
@@ -187,10 +201,13 @@ func (s *Server) replicateDB(ctx context.Context, pass *replPass, l localDB) err
 		return err
 	}
 	me, known := s.localDevice(rg, l.device)
-	primary := known && rg.IsPrimary(part, me)
+	if !known {
+		return fmt.Errorf("replicate %s %s: device %s is not in the ring", l.kind, l.hash, l.device)
+	}
+	primary := rg.IsPrimary(part, me)
 	var peers []ring.Device
 	for _, p := range rg.Primaries(part) {
-		if !(known && p.ID == me.ID) {
+		if p.ID != me.ID {
 			peers = append(peers, p)
 		}
 	}
