@@ -87,6 +87,16 @@ func TestContainerCreateHeadAndList(t *testing.T) {
 	}
 	c.must(http.StatusOK, 0, "GET", cp+"?limit=10000")
 	c.must(http.StatusBadRequest, 0, "GET", cp+"?prefix=%FF")
+
+	// Names in the reserved namespace are listed only to those who ask.
+	c.putObject(0, "AUTH_a", "box", "\x00hidden", 30, 1, "h")
+	if got := c.names(0, cp, "prefix=a"); !slices.Equal(got, []string{"a"}) {
+		t.Errorf("listing shows %v", got)
+	}
+	r = c.must(http.StatusOK, 0, "GET", cp+"?limit=1", "X-Backend-Allow-Reserved-Names", "true")
+	if !strings.Contains(string(r.body), `"\u0000hidden"`) {
+		t.Errorf("reserved listing: %s", r.body)
+	}
 }
 
 func TestListingManyPagesWithDelimiter(t *testing.T) {

@@ -179,7 +179,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			swift.WriteStatus(w, r, http.StatusInternalServerError)
 		}
 	}()
-	if !utf8.ValidString(r.URL.Path) || strings.ContainsRune(r.URL.Path, 0) {
+	// NUL is allowed: Swift's reserved namespace (names starting with it)
+	// is for middlewares; the proxy keeps clients out of it.
+	if !utf8.ValidString(r.URL.Path) {
 		swift.WriteError(w, r, http.StatusPreconditionFailed, "Invalid UTF8 or contains NULL")
 		return
 	}
