@@ -236,4 +236,3 @@ func (s *Server) deleteContainer(w http.ResponseWriter, r *http.Request, path st
 	}
 	swift.WriteStatus(w, r, http.StatusNoContent)
 }
-

@@ -55,4 +55,3 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request, k kind, path strin
 	}
 	swift.WriteStatus(w, r, http.StatusNoContent)
 }
-
