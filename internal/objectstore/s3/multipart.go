@@ -274,6 +274,11 @@ func (h *handler) completeUpload(req *request) error {
 	if len(body.Parts) > maxUploadParts {
 		return errInvalidPart.msg("The number of parts exceeds " + strconv.Itoa(maxUploadParts))
 	}
+	for i := 1; i < len(body.Parts); i++ {
+		if body.Parts[i].PartNumber <= body.Parts[i-1].PartNumber {
+			return errInvalidPartOrder
+		}
+	}
 	uploaded, err := h.listUploadParts(req, id)
 	if err != nil {
 		return err
@@ -291,24 +296,23 @@ func (h *handler) completeUpload(req *request) error {
 	used := map[int]bool{}
 	sums := md5.New()
 	var total int64
-	prev := 0
+	chosen := make([]part, len(body.Parts))
 	for i, bp := range body.Parts {
-		if bp.PartNumber <= prev {
-			return errInvalidPartOrder
-		}
-		prev = bp.PartNumber
 		p, ok := byNumber[bp.PartNumber]
 		want := strings.ToLower(unquoteETag(bp.ETag))
-		if !ok || want != strings.ToLower(p.etag) {
+		if !ok || want != strings.ToLower(p.etag) || len(p.etag) != 2*md5.Size {
 			return errInvalidPart.with("UploadId", id, "PartNumber", strconv.Itoa(bp.PartNumber), "ETag", bp.ETag)
 		}
-		if p.size < minPartSize && i < len(body.Parts)-1 {
+		chosen[i] = p
+	}
+	for i, p := range chosen {
+		if p.size < minPartSize && i < len(chosen)-1 {
 			return errEntityTooSmall.with("ProposedSize", strconv.FormatInt(p.size, 10),
 				"MinSizeAllowed", strconv.Itoa(minPartSize), "PartNumber", strconv.Itoa(p.n), "ETag", quoteETag(p.etag))
 		}
 		raw, err := hex.DecodeString(p.etag)
-		if err != nil || len(raw) != md5.Size {
-			return errInvalidPart.with("UploadId", id, "PartNumber", strconv.Itoa(bp.PartNumber))
+		if err != nil {
+			return errInvalidPart.with("UploadId", id, "PartNumber", strconv.Itoa(p.n))
 		}
 		sums.Write(raw)
 		total += p.size
