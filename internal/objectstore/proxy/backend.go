@@ -214,6 +214,11 @@ func (s *Server) fanout(ctx context.Context, rg *ring.Ring, kind string, part in
 	}
 	for i, dev := range primaries {
 		h := hdrs[i%len(hdrs)]
+		if s.limits.limited(dev) {
+			if next, ok := ho.next(); ok {
+				dev = next
+			}
+		}
 		go func() {
 			defer inflight.Done()
 			for {
@@ -263,11 +268,15 @@ func (s *Server) writeOnce(ctx context.Context, dev ring.Device, kind string, pa
 	}
 	resp, err := s.send(ctx, method, backendURL(dev, kind, part, t, query), h, rd, int64(len(body)))
 	if err != nil {
+		s.limits.limit(dev)
 		s.log.Warn("storage node request failed", "method", method, "kind", kind, "device", dev.Name,
 			"addr", dev.Addr(), "err", err, "trans_id", h.Get("X-Trans-Id"))
 		return reply{status: http.StatusServiceUnavailable, dev: dev, err: err}
 	}
 	b := drain(resp, 1<<20)
+	if resp.StatusCode == http.StatusInsufficientStorage {
+		s.limits.limit(dev)
+	}
 	if resp.StatusCode >= 500 {
 		s.log.Warn("storage node error", "method", method, "kind", kind, "device", dev.Name,
 			"addr", dev.Addr(), "status", resp.StatusCode, "trans_id", h.Get("X-Trans-Id"))

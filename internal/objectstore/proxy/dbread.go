@@ -19,7 +19,7 @@ const maxListing = 32 << 20
 // best of the others by quorum, else 503.
 func (s *Server) readDB(ctx context.Context, rg *ring.Ring, kind string, part int, method string, t target,
 	query string, hdr http.Header, newest bool) reply {
-	primaries := rg.Primaries(part)
+	primaries := s.limits.order(rg.Primaries(part))
 	if newest {
 		if r, ok := s.readNewest(ctx, primaries, kind, part, method, t, query, hdr); ok {
 			return r
@@ -67,6 +67,9 @@ func (s *Server) readOnce(ctx context.Context, dev ring.Device, kind string, par
 	query string, hdr http.Header) reply {
 	resp, err := s.send(ctx, method, backendURL(dev, kind, part, t, query), hdr, nil, 0)
 	if err != nil {
+		if ctx.Err() == nil {
+			s.limits.limit(dev)
+		}
 		s.log.Warn("storage node request failed", "method", method, "kind", kind, "device", dev.Name,
 			"addr", dev.Addr(), "err", err, "trans_id", hdr.Get("X-Trans-Id"))
 		return reply{status: http.StatusServiceUnavailable, dev: dev, err: err}

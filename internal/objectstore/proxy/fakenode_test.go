@@ -148,6 +148,9 @@ func (n *fakeNode) object(w http.ResponseWriter, r *http.Request, key string, cu
 			return
 		}
 		var buf bytes.Buffer
+		if r.ContentLength > 0 {
+			buf.Grow(int(r.ContentLength))
+		}
 		chunk := make([]byte, 64<<10)
 		for first := true; ; first = false {
 			if slow > 0 && !first {

@@ -63,16 +63,16 @@ func TestPutWithoutQuorumIs503(t *testing.T) {
 }
 
 func TestSlowNodeDoesNotHoldAStreamedPut(t *testing.T) {
-	c := newFakeCluster(t, 3, 300*time.Millisecond)
+	c := newFakeCluster(t, 3, time.Second)
 	c.must(201, "PUT", "/v1/AUTH_alice/box", "alice", nil)
 	prim, _ := objectNodes(c, "AUTH_alice", "box", "big")
-	prim[2].set(func(n *fakeNode) { n.slowBody = 2 * time.Second })
+	prim[2].set(func(n *fakeNode) { n.slowBody = time.Minute })
 	start := time.Now()
 	// Larger than what the socket buffers absorb: the slow node stalls
 	// the proxy's writes, and is dropped mid-body.
 	data := pattern(16 << 20)
 	c.must(201, "PUT", "/v1/AUTH_alice/box/big", "alice", data)
-	if d := time.Since(start); d > 1500*time.Millisecond {
+	if d := time.Since(start); d > 10*time.Second {
 		t.Fatalf("PUT took %v with one slow node", d)
 	}
 	for _, n := range prim[:2] {

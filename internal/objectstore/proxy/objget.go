@@ -33,7 +33,7 @@ type getter struct {
 
 func (s *Server) newGetter(req *request) *getter {
 	part := req.ring.Partition(req.t.Account, req.t.Container, req.t.Object)
-	prim := req.ring.Primaries(part)
+	prim := s.limits.order(req.ring.Primaries(part))
 	return &getter{s: s, req: req, part: part, nodes: prim, nprim: len(prim), hdr: s.objectHeader(req),
 		query: req.r.URL.RawQuery}
 }
@@ -69,6 +69,7 @@ func (g *getter) try(dev ring.Device, handoff bool) *http.Response {
 	resp, err := g.s.send(g.req.ctx, g.req.r.Method, backendURL(dev, kindObject, g.part, g.req.t, g.query), g.hdr, nil, 0)
 	if err != nil {
 		if g.req.ctx.Err() == nil {
+			g.s.limits.limit(dev)
 			g.s.log.Warn("storage node request failed", "method", g.req.r.Method, "device", dev.Name,
 				"addr", dev.Addr(), "err", err, "trans_id", g.req.id)
 		}

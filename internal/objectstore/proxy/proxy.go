@@ -61,6 +61,7 @@ type Server struct {
 	postQuorum  time.Duration
 	cache       *infoCache
 	userAgent   string
+	limits      limiter
 }
 
 // New builds the core.

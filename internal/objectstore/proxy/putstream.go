@@ -127,6 +127,9 @@ func (s *Server) connect(ctx context.Context, dev ring.Device, ho *handoffs, par
 				p.res = &rep
 				return p
 			}
+			if rep.err != nil || rep.status == http.StatusInsufficientStorage {
+				s.limits.limit(dev)
+			}
 			s.log.Warn("object server refused PUT", "device", dev.Name, "addr", dev.Addr(), "status", rep.status,
 				"err", rep.err, "trans_id", hdr.Get("X-Trans-Id"))
 			next, ok := ho.next()
@@ -137,6 +140,7 @@ func (s *Server) connect(ctx context.Context, dev ring.Device, ho *handoffs, par
 			dev = next
 		case <-timer.C:
 			p.drop(errNodeTimeout)
+			s.limits.limit(dev)
 			s.log.Warn("object server did not take PUT", "device", dev.Name, "addr", dev.Addr(),
 				"trans_id", hdr.Get("X-Trans-Id"))
 			next, ok := ho.next()
@@ -158,6 +162,11 @@ func (s *Server) putStream(req *request, part int, hdrs []http.Header, length in
 	ho := &handoffs{rg: req.ring, part: part}
 	ch := make(chan *putter, n)
 	for i, dev := range primaries {
+		if s.limits.limited(dev) {
+			if next, ok := ho.next(); ok {
+				dev = next
+			}
+		}
 		h := hdrs[i%len(hdrs)].Clone()
 		h.Set("Expect", "100-continue")
 		go func() { ch <- s.connect(ctx, dev, ho, part, req.t, h, length) }()
