@@ -95,7 +95,7 @@ func newCluster(t *testing.T, devices, replicas int) *cluster {
 	src := ring.Fixed(c.ring)
 	for _, n := range c.nodes {
 		n.s, err = New(Options{Devices: map[string]string{n.dev: n.dir}, Ring: src, Addr: n.addr,
-			Client: &http.Client{Timeout: 5 * time.Second}, Log: slog.New(slog.DiscardHandler), AuditRate: 1 << 30})
+			Client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}, Log: slog.New(slog.DiscardHandler), AuditRate: 1 << 30})
 		if err != nil {
 			t.Fatal(err)
 		}
