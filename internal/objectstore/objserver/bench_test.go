@@ -95,7 +95,7 @@ func benchOps(b *testing.B, size int, read bool) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
 }
 
-func BenchmarkPut4K(b *testing.B)   { benchOps(b, 4096, false) }
-func BenchmarkGet4K(b *testing.B)   { benchOps(b, 4096, true) }
-func BenchmarkPut1M(b *testing.B)   { benchOps(b, 1<<20, false) }
-func BenchmarkGet1M(b *testing.B)   { benchOps(b, 1<<20, true) }
+func BenchmarkPut4K(b *testing.B) { benchOps(b, 4096, false) }
+func BenchmarkGet4K(b *testing.B) { benchOps(b, 4096, true) }
+func BenchmarkPut1M(b *testing.B) { benchOps(b, 1<<20, false) }
+func BenchmarkGet1M(b *testing.B) { benchOps(b, 1<<20, true) }
