@@ -1,10 +1,13 @@
 package s3
 
 import (
+	"bytes"
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
+	"hash/crc32"
 	"io"
 	"net/http"
 	"net/url"
@@ -206,6 +209,57 @@ func TestUnsignedPayloadAndWrongKeys(t *testing.T) {
 	signV4(r, exampleAccess, exampleSecret, "us-east-1", time.Now().Add(-16*time.Minute), emptySHA)
 	resp, data := s.send(r)
 	checkError(t, resp, data, 403, "RequestTimeTooSkewed", "old request")
+}
+
+// Bodies streamed to the storage nodes (beyond the proxy's small-object
+// buffer) are checked too, and a failed check stores nothing.
+func TestLargeBodiesChecked(t *testing.T) {
+	t.Parallel()
+	s, c := newTestStack(t)
+	c.must(200, "PUT", "/large", nil)
+	body := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	other := append([]byte(nil), body...)
+	other[len(other)-1] = 'X'
+
+	r := c.request("PUT", "/large/sha", body)
+	r.Body = io.NopCloser(bytes.NewReader(other))
+	resp, data := s.send(r)
+	checkError(t, resp, data, 400, "XAmzContentSHA256Mismatch", "1 MiB PUT with another body than signed")
+
+	sum := md5.Sum(body)
+	c.unsigned = true
+	r = c.request("PUT", "/large/md5", other, "Content-MD5", base64.StdEncoding.EncodeToString(sum[:]))
+	resp, data = s.send(r)
+	checkError(t, resp, data, 400, "BadDigest", "1 MiB PUT with a wrong Content-MD5")
+
+	// aws-chunked with a trailing checksum, as SDKs send over TLS.
+	crc := crc32.ChecksumIEEE(body)
+	var chunked bytes.Buffer
+	for off := 0; off < len(body); off += 300 << 10 {
+		end := min(off+300<<10, len(body))
+		fmt.Fprintf(&chunked, "%x\r\n%s\r\n", end-off, body[off:end])
+	}
+	fmt.Fprintf(&chunked, "0\r\nx-amz-checksum-crc32:%s\r\n\r\n", b64BE(uint64(crc), 4))
+	c.unsigned = false
+	r = c.request("PUT", "/large/chunked", nil, "Content-Encoding", "aws-chunked",
+		"X-Amz-Decoded-Content-Length", strconv.Itoa(len(body)), "X-Amz-Trailer", "x-amz-checksum-crc32")
+	r.Header.Del("Authorization")
+	signV4(r, exampleAccess, exampleSecret, "us-east-1", time.Now(), "STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+	r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(chunked.Bytes())), int64(chunked.Len())
+	if resp, data := s.send(r); resp.StatusCode != 200 {
+		t.Fatalf("aws-chunked PUT = %d %s", resp.StatusCode, data)
+	}
+	resp, data = c.must(200, "GET", "/large/chunked", nil)
+	if !bytes.Equal(data, body) || resp.Header.Get("Content-Encoding") != "" {
+		t.Errorf("aws-chunked object: %d bytes, Content-Encoding %q", len(data), resp.Header.Get("Content-Encoding"))
+	}
+
+	for _, key := range []string{"sha", "md5"} {
+		c.fails(404, "NoSuchKey", "GET", "/large/"+key, nil)
+		if resp, _ := s.swiftDo("HEAD", "/large/"+key, nil); resp.StatusCode != 404 {
+			t.Errorf("%s through Swift: %d", key, resp.StatusCode)
+		}
+	}
 }
 
 func TestPresignedURL(t *testing.T) {
