@@ -135,15 +135,7 @@ func (st *dirState) newestMeta() swift.Timestamp {
 
 // readDirState lists a hash directory; a missing one is empty.
 func readDirState(dir string) (dirState, error) {
-	f, err := os.Open(dir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return dirState{}, nil
-		}
-		return dirState{}, err
-	}
-	names, err := f.Readdirnames(-1)
-	f.Close()
+	names, err := listDir(dir)
 	if err != nil {
 		return dirState{}, err
 	}
@@ -213,19 +205,6 @@ func (st *dirState) keptNames() []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// listDir returns the names in dir, nil for a missing directory.
-func listDir(dir string) ([]string, error) {
-	f, err := os.Open(dir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	defer f.Close()
-	return f.Readdirnames(-1)
 }
 
 // syncDir makes a directory's entries durable.

@@ -88,7 +88,9 @@ func New(o Options) (*Server, error) {
 		o.Log = slog.Default()
 	}
 	if o.Client == nil {
-		o.Client = &http.Client{Timeout: time.Minute}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 64
+		o.Client = &http.Client{Transport: t}
 	}
 	if o.Replicate <= 0 {
 		o.Replicate = 30 * time.Second
