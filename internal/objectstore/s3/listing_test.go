@@ -3,6 +3,7 @@ package s3
 import (
 	"crypto/md5"
 	"encoding/base64"
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -158,4 +159,43 @@ func TestDeleteObjects(t *testing.T) {
 	c.fails(400, "MalformedXML", "POST", "/bulk?delete", []byte(many), "Content-MD5", base64.StdEncoding.EncodeToString(sum[:]))
 	sum = md5.Sum(quiet)
 	c.fails(404, "NoSuchBucket", "POST", "/nobulk?delete", quiet, "Content-MD5", base64.StdEncoding.EncodeToString(sum[:]))
+}
+
+// A completed upload's manifest asks the container to list its S3 ETag in
+// the hash: S3 listings show it, Swift listings keep the plain hash.
+func TestListingETagOfMultipartObjects(t *testing.T) {
+	t.Parallel()
+	s, c := newTestStack(t)
+	c.must(200, "PUT", "/etags", nil)
+	resp, _ := s.swiftDo("PUT", "/etags/mpu", []byte("manifest"),
+		"X-Object-Sysmeta-Container-Update-Override-Etag", "0123456789abcdef0123456789abcdef; s3_etag=fedcba9876543210fedcba9876543210-2")
+	if resp.StatusCode != 201 {
+		t.Fatalf("Swift PUT = %d", resp.StatusCode)
+	}
+	c.must(200, "PUT", "/etags/plain", []byte("plain"))
+
+	_, data := c.must(200, "GET", "/etags?list-type=2", nil)
+	var r listBucketResult
+	decodeXML(t, data, &r)
+	if len(r.Contents) != 2 || r.Contents[0].ETag != `"fedcba9876543210fedcba9876543210-2"` || r.Contents[1].ETag != `"`+md5Of([]byte("plain"))+`"` {
+		t.Errorf("S3 listing: %s", data)
+	}
+
+	_, data = s.swiftDo("GET", "/etags?format=json", nil)
+	var items []map[string]any
+	if err := json.Unmarshal(data, &items); err != nil || len(items) != 2 {
+		t.Fatalf("Swift JSON listing: %s", data)
+	}
+	if items[0]["hash"] != "0123456789abcdef0123456789abcdef" || items[0]["s3_etag"] != `"fedcba9876543210fedcba9876543210-2"` ||
+		items[0]["bytes"] != float64(8) {
+		t.Errorf("Swift JSON listing: %s", data)
+	}
+	_, data = s.swiftDo("GET", "/etags?format=xml", nil)
+	if !strings.Contains(string(data), "<hash>0123456789abcdef0123456789abcdef</hash>") || strings.Contains(string(data), "s3_etag") {
+		t.Errorf("Swift XML listing: %s", data)
+	}
+	_, data = s.swiftDo("GET", "/etags", nil)
+	if string(data) != "mpu\nplain\n" {
+		t.Errorf("Swift plain listing: %q", data)
+	}
 }

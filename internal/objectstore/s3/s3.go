@@ -109,6 +109,10 @@ type request struct {
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !isS3(r) {
+		if isContainerGET(r) {
+			h.serveListing(w, r)
+			return
+		}
 		h.next.ServeHTTP(w, r)
 		return
 	}
