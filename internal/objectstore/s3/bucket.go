@@ -22,6 +22,11 @@ func (h *handler) listBuckets(req *request) error {
 	for {
 		resp := h.swift(req, call{method: http.MethodGet,
 			query: url.Values{"format": {"json"}, "limit": {strconv.Itoa(limit)}, "marker": {marker}}})
+		if resp.StatusCode == http.StatusNotFound {
+			// An account never written to has no containers.
+			resp.Body.Close()
+			break
+		}
 		var items []struct {
 			Name         string `json:"name"`
 			LastModified string `json:"last_modified"`
