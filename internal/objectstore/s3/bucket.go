@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // oldCreationDate stands in for a container's creation time where Swift's
@@ -163,28 +164,31 @@ func cannedACL(h http.Header, set func(read string)) *Error {
 }
 
 // deleteBucket is DeleteBucket: only an empty bucket goes, and with it the
-// parts of uploads never completed.
+// parts of uploads never completed. The container DELETE decides whether
+// the bucket is empty (each container server checks its own copy), before
+// any part is touched: the parts of completed uploads live there too.
 func (h *handler) deleteBucket(req *request) error {
-	hdr, e := h.bucketExists(req, req.bucket)
-	if e != nil {
-		return e
+	status := 0
+	for try := 0; ; try++ {
+		status, _ = h.do(req, call{method: http.MethodDelete, container: req.bucket})
+		if status != http.StatusConflict || try == 3 {
+			break
+		}
+		// Right after the last object went, a container copy may not
+		// have counted it out yet.
+		time.Sleep(time.Duration(100*(try+1)) * time.Millisecond)
 	}
-	if n, _ := strconv.ParseInt(hdr.Get("X-Container-Object-Count"), 10, 64); n > 0 {
-		return errBucketNotEmpty.with("BucketName", req.bucket)
-	}
-	if err := h.deletePrefix(req, req.bucket+segmentsSuffix, ""); err != nil {
-		return err
-	}
-	if status, _ := h.do(req, call{method: http.MethodDelete, container: req.bucket + segmentsSuffix}); !is2xx(status) &&
-		status != http.StatusNotFound {
-		return statusError(status, nil)
-	}
-	status, _ := h.do(req, call{method: http.MethodDelete, container: req.bucket})
 	switch {
 	case status == http.StatusConflict:
 		return errBucketNotEmpty.with("BucketName", req.bucket)
 	case !is2xx(status):
 		return statusError(status, bucketNotFound(req.bucket))
+	}
+	if err := h.deletePrefix(req, req.bucket+segmentsSuffix, ""); err != nil {
+		req.log.Warn("s3: delete the parts of a deleted bucket", "bucket", req.bucket, "err", err)
+	} else if st, _ := h.do(req, call{method: http.MethodDelete, container: req.bucket + segmentsSuffix}); !is2xx(st) &&
+		st != http.StatusNotFound {
+		req.log.Warn("s3: delete the segments container of a deleted bucket", "bucket", req.bucket, "status", st)
 	}
 	req.w.WriteHeader(http.StatusNoContent)
 	return nil
