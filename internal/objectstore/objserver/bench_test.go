@@ -99,3 +99,50 @@ func BenchmarkPut4K(b *testing.B) { benchOps(b, 4096, false) }
 func BenchmarkGet4K(b *testing.B) { benchOps(b, 4096, true) }
 func BenchmarkPut1M(b *testing.B) { benchOps(b, 1<<20, false) }
 func BenchmarkGet1M(b *testing.B) { benchOps(b, 1<<20, true) }
+
+// BenchmarkLarge writes one 256 MiB object to three replicas at once and
+// reads it back from one, reporting MB/s of one copy.
+func BenchmarkLarge(b *testing.B) {
+	c := newCluster(&testing.T{}, 3, 3)
+	b.Cleanup(func() {
+		for _, n := range c.nodes {
+			n.srv.Close()
+		}
+	})
+	const size = 256 << 20
+	data := pattern(size)
+	part := c.ring.Partition("AUTH_a", "c", "large")
+	t := swift.Now().Internal()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, d := range c.ring.Primaries(part) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := c.node(d.Name)
+			req, _ := http.NewRequest("PUT", n.srv.URL+"/object/"+d.Name+"/"+strconv.Itoa(part)+"/AUTH_a/c/large", bytes.NewReader(data))
+			req.Header.Set("X-Timestamp", t)
+			req.Header.Set("Content-Type", "application/octet-stream")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil || resp.StatusCode != 201 {
+				b.Errorf("PUT: %v %v", err, resp)
+				return
+			}
+			resp.Body.Close()
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(size/1e6/time.Since(start).Seconds(), "put-MB/s")
+	n := c.node(c.ring.Primaries(part)[0].Name)
+	start = time.Now()
+	resp, err := http.Get(n.srv.URL + "/object/" + n.dev + "/" + strconv.Itoa(part) + "/AUTH_a/c/large")
+	if err != nil {
+		b.Fatal(err)
+	}
+	got, _ := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if got != size {
+		b.Fatalf("GET %d bytes", got)
+	}
+	b.ReportMetric(size/1e6/time.Since(start).Seconds(), "get-MB/s")
+}

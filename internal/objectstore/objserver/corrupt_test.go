@@ -2,6 +2,8 @@ package objserver
 
 import (
 	"bytes"
+	"encoding/binary"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"testing"
@@ -142,4 +144,69 @@ func TestAuditorQuarantinesCorruptFiles(t *testing.T) {
 		}
 	}
 	c.must(200, n, "GET", good, nil)
+}
+
+// forgeBlock changes a byte of the object's data and fixes up that block's
+// CRC, so only the MD5 can tell.
+func forgeBlock(t *testing.T, n *node, dataOffset int64) {
+	t.Helper()
+	path := files(n.dir, "objects", ".data")[0]
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := parseHeader(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk := dataOffset / blockSize
+	start := h.blocksAt() + blk*(blockSize+crcSize)
+	l := blockLen(h.size, blk)
+	raw[start+dataOffset%blockSize] ^= 0x01
+	binary.LittleEndian.PutUint32(raw[start+l:], crc32.Checksum(raw[start:start+l], castagnoli))
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWholeObjectGetChecksTheMD5(t *testing.T) {
+	c := newCluster(t, 3, 3)
+	n := c.nodes[0]
+	// One block: the mismatch is found before anything is sent.
+	small := c.path(n.dev, "AUTH_a", "c", "small")
+	c.must(201, n, "PUT", small, pattern(5000), "X-Timestamp", ts(1), "Content-Type", "a/b")
+	forgeBlock(t, n, 100)
+	c.must(404, n, "GET", small, nil)
+	if !quarantined(n, c.ring.Hash("AUTH_a", "c", "small")) {
+		t.Fatal("small object with a bad MD5 not quarantined")
+	}
+	// Several blocks: the last one is held back, the connection cut.
+	big := c.path(n.dev, "AUTH_a", "c", "big")
+	data := pattern(200 << 10)
+	c.must(201, n, "PUT", big, data, "X-Timestamp", ts(1), "Content-Type", "a/b")
+	forgeBlock(t, n, 10)
+	// A range read still serves the untouched blocks.
+	if got := body(c.must(206, n, "GET", big, nil, "Range", "bytes=-100")); !bytes.Equal(got, data[len(data)-100:]) {
+		t.Fatal("range of good blocks differs")
+	}
+	resp, got, err := c.request(n, "GET", big, nil)
+	if resp.StatusCode != 200 || err == nil || len(got) >= len(data) {
+		t.Fatalf("GET of an object with a bad MD5: %d, %d bytes, err %v", resp.StatusCode, len(got), err)
+	}
+	if !quarantined(n, c.ring.Hash("AUTH_a", "c", "big")) {
+		t.Fatal("object with a bad MD5 not quarantined")
+	}
+}
+
+func TestAuditorChecksTheMD5(t *testing.T) {
+	c := newCluster(t, 3, 3)
+	n := c.nodes[0]
+	c.must(201, n, "PUT", c.path(n.dev, "AUTH_a", "c", "o"), pattern(100<<10), "X-Timestamp", ts(1), "Content-Type", "a/b")
+	forgeBlock(t, n, 70000)
+	if err := n.s.AuditOnce(bg); err != nil {
+		t.Fatal(err)
+	}
+	if !quarantined(n, c.ring.Hash("AUTH_a", "c", "o")) {
+		t.Fatal("the auditor missed an MD5 mismatch")
+	}
 }
