@@ -163,7 +163,7 @@ func requestMeta(h map[string][]string, withSysmeta bool) map[string]string {
 		if len(v) == 0 {
 			continue
 		}
-		if k == "X-Delete-At" && v[0] == "" {
+		if (k == "X-Delete-At" && v[0] == "") || len(k) > 0xffff {
 			continue
 		}
 		if isUserMeta(k) || isTransient(k) || allowedHeaders[k] || (withSysmeta && isSysmeta(k)) {

@@ -51,6 +51,10 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request, q *objRequest) {
 		meta["Content-Type-Timestamp"] = cts
 		newType = false
 	}
+	if len(encodeMeta(meta)) > maxMetaLen {
+		swift.WriteError(w, r, http.StatusBadRequest, "Metadata too large")
+		return
+	}
 	path, err := writeSmall(q.d, kindMeta, meta)
 	if err != nil {
 		s.fail(w, r, "write metadata file", err)

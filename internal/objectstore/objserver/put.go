@@ -52,20 +52,29 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, q *objRequest) {
 			}
 		}
 	}
-	st, err := readDirState(q.dir())
-	if err != nil {
-		s.fail(w, r, "list object directory", err)
-		return
-	}
-	if st.winner != nil && !ts.After(st.winner.ts) {
-		conflict(w, r, st.winner.ts)
-		return
+	if r.ContentLength < 0 || r.ContentLength > blockSize {
+		// Spare streaming a large body the commit would refuse; a small
+		// one is cheaper checked once, at the commit.
+		st, err := readDirState(q.dir())
+		if err != nil {
+			s.fail(w, r, "list object directory", err)
+			return
+		}
+		if st.winner != nil && !ts.After(st.winner.ts) {
+			conflict(w, r, st.winner.ts)
+			return
+		}
 	}
 
 	meta := requestMeta(r.Header, true)
 	meta["name"] = q.name()
 	meta["Content-Type"] = ctype[0]
-	fw, err := newFileWriter(q.d, kindData, encodeMeta(meta))
+	enc := encodeMeta(meta)
+	if len(enc) > maxMetaLen {
+		swift.WriteError(w, r, http.StatusBadRequest, "Metadata too large")
+		return
+	}
+	fw, err := newFileWriter(q.d, kindData, enc)
 	if err != nil {
 		s.fail(w, r, "create object file", err)
 		return
