@@ -155,7 +155,6 @@ var hopHeaders = map[string]bool{
 	"Cookie":                         true,
 	"X-Trans-Id":                     true,
 	"User-Agent":                     true,
-	"X-Delete-After":                 true,
 	"X-Newest":                       true,
 	"Origin":                         true,
 	"Referer":                        true,

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nimbus-cloud/nimbus/internal/objectstore/ring"
 	"github.com/nimbus-cloud/nimbus/internal/objectstore/swift"
 )
 
@@ -170,5 +171,42 @@ func TestBestResponse(t *testing.T) {
 	}
 	if !haveQuorum([]int{201, 201}, 3) || haveQuorum([]int{201, 404}, 3) {
 		t.Error("haveQuorum")
+	}
+}
+
+func TestContainerUpdatesPreferTheSameNode(t *testing.T) {
+	dev := func(port int, name string) ring.Device {
+		return ring.Device{IP: "10.0.0.1", Port: port, Name: name}
+	}
+	objects := []ring.Device{dev(2, "b"), dev(3, "c"), dev(1, "a")}
+	containers := []ring.Device{dev(1, "a"), dev(2, "b"), dev(3, "c")}
+	hosts, devs := containerUpdates(objects, containers, 3)
+	for i, o := range objects {
+		if len(devs[i]) != 1 || devs[i][0] != o.Name || hosts[i][0] != o.Addr() {
+			t.Fatalf("slot %d (%s) updates %v", i, o.Name, devs[i])
+		}
+	}
+	// No node in common: round-robin, every replica named once.
+	others := []ring.Device{dev(7, "x"), dev(8, "y"), dev(9, "z")}
+	_, devs = containerUpdates(others, containers, 3)
+	seen := map[string]bool{}
+	for _, d := range devs {
+		if len(d) != 1 {
+			t.Fatalf("uneven updates %v", devs)
+		}
+		seen[d[0]] = true
+	}
+	if len(seen) != 3 {
+		t.Fatalf("not every replica updated: %v", devs)
+	}
+	// Five object replicas, three container replicas: Qc + Ro - Qo = 2 + 5 - 3 = 4.
+	five := append(others, dev(1, "a"), dev(4, "d"))
+	_, devs = containerUpdates(five, containers, 5)
+	total := 0
+	for _, d := range devs {
+		total += len(d)
+	}
+	if total != 4 || len(devs[3]) != 1 || devs[3][0] != "a" {
+		t.Fatalf("five replicas: %v", devs)
 	}
 }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -54,8 +55,9 @@ func (s *Server) objectWritable(req *request) bool {
 
 // objectHeaders builds one header set per object primary: the request's
 // headers, the write's timestamp, and the container servers each object
-// server updates (every container replica named at least once, as
-// Swift's _backend_requests).
+// server updates: every container replica at least once, and as many
+// updates as make the listing durable whenever the object is (Swift's
+// _backend_requests).
 func (s *Server) objectHeaders(req *request, rg *ring.Ring, n int, ts swift.Timestamp, base http.Header) []http.Header {
 	base.Set("X-Timestamp", ts.Internal())
 	cpart := rg.Partition(req.t.Account, req.t.Container, "")
@@ -71,14 +73,8 @@ func (s *Server) objectHeaders(req *request, rg *ring.Ring, n int, ts swift.Time
 	if len(containers) == 0 {
 		return hdrs
 	}
-	updates := max(quorum(len(containers))+n-quorum(n), len(containers))
-	hosts := make([][]string, n)
-	devs := make([][]string, n)
-	for i := range updates {
-		c := containers[i%len(containers)]
-		hosts[i%n] = append(hosts[i%n], c.Addr())
-		devs[i%n] = append(devs[i%n], c.Name)
-	}
+	opart := rg.Partition(req.t.Account, req.t.Container, req.t.Object)
+	hosts, devs := containerUpdates(rg.Primaries(opart), containers, n)
 	p := strconv.Itoa(cpart)
 	for i, h := range hdrs {
 		if len(hosts[i]) == 0 {
@@ -196,4 +192,54 @@ func (s *Server) deleteObject(req *request) {
 		return
 	}
 	writeStatus(req.w, r, rep.status)
+}
+
+// containerUpdates assigns container replicas to object servers. An
+// object server on the same node as a container replica updates that one:
+// when a node is down, the update it would have made is then for a
+// replica that is down too, and every live replica still hears of the
+// object (with a plain round-robin, a live replica could miss it until
+// replication). The rest go round-robin to the least loaded servers.
+func containerUpdates(objects, containers []ring.Device, n int) (hosts, devs [][]string) {
+	hosts, devs = make([][]string, n), make([][]string, n)
+	needed := max(quorum(len(containers))+n-quorum(n), len(containers))
+	done := make([]bool, len(containers))
+	assign := func(slot, c int) {
+		hosts[slot] = append(hosts[slot], containers[c].Addr())
+		devs[slot] = append(devs[slot], containers[c].Name)
+		done[c] = true
+		needed--
+	}
+	for slot := 0; slot < n && slot < len(objects); slot++ {
+		for c, cd := range containers {
+			if !done[c] && cd.IP == objects[slot].IP && cd.Port == objects[slot].Port {
+				assign(slot, c)
+				break
+			}
+		}
+	}
+	leastLoaded := func(c int) int {
+		best := -1
+		for slot := range n {
+			if slices.Contains(devs[slot], containers[c].Name) && slices.Contains(hosts[slot], containers[c].Addr()) {
+				continue
+			}
+			if best < 0 || len(hosts[slot]) < len(hosts[best]) {
+				best = slot
+			}
+		}
+		if best < 0 {
+			best = 0
+		}
+		return best
+	}
+	for c := range containers {
+		if !done[c] {
+			assign(leastLoaded(c), c)
+		}
+	}
+	for c := 0; needed > 0; c = (c + 1) % len(containers) {
+		assign(leastLoaded(c), c)
+	}
+	return hosts, devs
 }
