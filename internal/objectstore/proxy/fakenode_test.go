@@ -247,7 +247,7 @@ func (n *fakeNode) set(f func(n *fakeNode)) {
 
 // fakeCluster is the proxy core behind Auth in front of fake nodes.
 type fakeCluster struct {
-	t     *testing.T
+	t     testing.TB
 	nodes []*fakeNode
 	ring  *ring.Ring
 	proxy *httptest.Server
@@ -259,7 +259,7 @@ var fakeTokens = map[string]*authn.Principal{
 	"bob":   {UserID: "u-bob", UserName: "bob", ProjectID: "bob", ProjectName: "bob", Roles: []string{"member"}},
 }
 
-func newFakeCluster(t *testing.T, devices int, nodeTimeout time.Duration) *fakeCluster {
+func newFakeCluster(t testing.TB, devices int, nodeTimeout time.Duration) *fakeCluster {
 	t.Helper()
 	c := &fakeCluster{t: t}
 	b, err := ring.NewBuilder(4, 3, 0)

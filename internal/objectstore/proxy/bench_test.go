@@ -1,0 +1,66 @@
+package proxy_test
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"testing"
+
+	"github.com/nimbus-cloud/nimbus/internal/objectstore/proxy/proxytest"
+)
+
+// The proxy with real storage nodes, 4 KiB objects, parallel clients: the
+// small-object path the load tool measures.
+func BenchmarkSmallObjects(b *testing.B) {
+	c := proxytest.Start(b)
+	a := "/v1/" + c.Account(alice)
+	c.Must(201, "PUT", a+"/bench", alice, nil)
+	data := bytes.Repeat([]byte("x"), 4096)
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	client := &http.Client{Transport: tr}
+	do := func(method, path string, body []byte) int {
+		var rd io.Reader
+		if body != nil {
+			rd = bytes.NewReader(body)
+		}
+		req, _ := http.NewRequest(method, c.URL+path, rd)
+		req.Header.Set("X-Auth-Token", alice)
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := range 100 {
+		if st := do("PUT", a+"/bench/o"+strconv.Itoa(i), data); st != 201 {
+			b.Fatalf("PUT: %d", st)
+		}
+	}
+	var n atomic.Int64
+	b.Run("PUT", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(8)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if st := do("PUT", a+"/bench/o"+strconv.FormatInt(n.Add(1)%100, 10), data); st != 201 {
+					b.Fatalf("PUT: %d", st)
+				}
+			}
+		})
+	})
+	b.Run("GET", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(8)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if st := do("GET", a+"/bench/o"+strconv.FormatInt(n.Add(1)%100, 10), nil); st != 200 {
+					b.Fatalf("GET: %d", st)
+				}
+			}
+		})
+	})
+}
