@@ -210,3 +210,11 @@ func TestContainerUpdatesPreferTheSameNode(t *testing.T) {
 		t.Fatalf("five replicas: %v", devs)
 	}
 }
+
+func TestUnderscoresBecomeHyphens(t *testing.T) {
+	h := http.Header{"X-Container-Meta-Test_container_meta": {"Meta1"}, "X-Other": {"x"}}
+	underscoresToHyphens(h)
+	if h.Get("X-Container-Meta-Test-Container-Meta") != "Meta1" || len(h) != 2 {
+		t.Fatalf("headers %v", h)
+	}
+}

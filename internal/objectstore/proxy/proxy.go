@@ -146,6 +146,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	h.Set("X-Trans-Id", id)
 	h.Set("X-Openstack-Request-Id", id)
 
+	underscoresToHyphens(r.Header)
 	if r.URL.Path == "/info" {
 		s.serveInfo(w, r)
 		return
@@ -283,5 +284,19 @@ func (w *respWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (w *respWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
+	}
+}
+
+// underscoresToHyphens renames headers with underscores as a WSGI server
+// does for Swift: "X-Object-Meta-a_b" arrives as "X-Object-Meta-A-B".
+// Tempest counts on it.
+func underscoresToHyphens(h http.Header) {
+	for k, v := range h {
+		if strings.IndexByte(k, '_') < 0 {
+			continue
+		}
+		delete(h, k)
+		nk := http.CanonicalHeaderKey(strings.ReplaceAll(k, "_", "-"))
+		h[nk] = append(h[nk], v...)
 	}
 }
