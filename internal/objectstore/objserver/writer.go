@@ -25,6 +25,7 @@ type fileWriter struct {
 	buf     []byte
 	pos     int   // bytes pending in buf
 	written int64 // bytes already in the file
+	synced  int64 // bytes handed to writeback
 	hdr     header
 	meta    []byte
 	sum     hash.Hash
@@ -65,8 +66,16 @@ func (w *fileWriter) flush() error {
 	}
 	w.written += int64(w.pos)
 	w.pos = 0
+	if w.written-w.synced >= writebackEvery {
+		startWriteback(w.f, w.synced, w.written-w.synced)
+		w.synced = w.written
+	}
 	return nil
 }
+
+// writebackEvery is how much of a large upload may sit in the page cache
+// before its writeback is started.
+const writebackEvery = 8 << 20
 
 // readFrom copies the body into the file as checksummed blocks. A body
 // that breaks off returns its reader's error (io.ErrUnexpectedEOF for a
