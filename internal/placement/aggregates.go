@@ -101,6 +101,9 @@ func (h *handlers) getAggregates(w http.ResponseWriter, r *http.Request) error {
 
 func (h *handlers) setAggregates(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("uuid")
+	if err := wantJSON(r); err != nil {
+		return err
+	}
 	if _, err := h.svc.GetProvider(r.Context(), principal(r), id); err != nil {
 		return err
 	}

@@ -181,3 +181,74 @@ func (a *api) generation(id string) int64 {
 	a.t.Helper()
 	return a.call("GET", "/resource_providers/"+id, nil, "latest").must(a.t, 200).num("generation")
 }
+
+// step is one request of a scenario test, as a gabbi test is.
+type step struct {
+	name         string
+	method, path string
+	body         any
+	ver          string // microversion; "" sends none (1.0)
+	token        string // "" = admin
+	status       int
+	check        func(t *testing.T, r *resp)
+}
+
+// run plays the steps in order, stopping at the first that fails.
+func (a *api) run(t *testing.T, steps []step) {
+	t.Helper()
+	for _, s := range steps {
+		opts := []string{}
+		if s.ver != "" {
+			opts = append(opts, s.ver)
+		}
+		if s.token != "" {
+			opts = append(opts, "token="+s.token)
+		}
+		r := a.call(s.method, s.path, s.body, opts...)
+		if r.code != s.status {
+			t.Fatalf("%s: %s %s = %d, want %d: %s", s.name, s.method, s.path, r.code, s.status, r.raw)
+		}
+		if s.check != nil {
+			ok := t.Run(s.name, func(t *testing.T) { s.check(t, r) })
+			if !ok {
+				t.FailNow()
+			}
+		}
+	}
+}
+
+// has checks that the error detail (or body) contains every text.
+func has(texts ...string) func(t *testing.T, r *resp) {
+	return func(t *testing.T, r *resp) {
+		t.Helper()
+		for _, s := range texts {
+			if !strings.Contains(r.raw, s) {
+				t.Errorf("body lacks %q: %s", s, r.raw)
+			}
+		}
+	}
+}
+
+// eq checks JSON paths of the body.
+func eq(pairs ...any) func(t *testing.T, r *resp) {
+	return func(t *testing.T, r *resp) {
+		t.Helper()
+		for i := 0; i+1 < len(pairs); i += 2 {
+			p := pairs[i].(string)
+			got, _ := json.Marshal(r.path(p))
+			want, _ := json.Marshal(pairs[i+1])
+			if string(got) != string(want) {
+				t.Errorf("%s = %s, want %s", p, got, want)
+			}
+		}
+	}
+}
+
+func all(checks ...func(t *testing.T, r *resp)) func(t *testing.T, r *resp) {
+	return func(t *testing.T, r *resp) {
+		t.Helper()
+		for _, c := range checks {
+			c(t, r)
+		}
+	}
+}

@@ -129,23 +129,29 @@ func principal(r *http.Request) *authn.Principal { return authn.From(r.Context()
 
 func (h *handlers) root(w http.ResponseWriter, r *http.Request) error {
 	lastModified(w, r, h.svc.now())
-	return httpx.WriteJSON(w, http.StatusOK, map[string]any{"versions": []any{map[string]any{
+	return writeJSON(w, http.StatusOK, map[string]any{"versions": []any{map[string]any{
 		"id": "v" + minVersion.String(), "min_version": minVersion.String(), "max_version": maxVersion.String(),
 		"status": "CURRENT", "links": []any{map[string]any{"rel": "self", "href": ""}},
 	}}})
 }
 
+// mustJSON encodes as Python's json does: no HTML escaping.
 func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		panic(err)
 	}
-	return b
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }
 
-// writeJSON writes v with status, after the caching headers.
+// writeJSON writes v with status.
 func writeJSON(w http.ResponseWriter, status int, v any) error {
-	return httpx.WriteJSON(w, status, v)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(mustJSON(v))
+	return nil
 }
 
 // noContent writes 204 without a content type.
@@ -158,15 +164,23 @@ func noContent(w http.ResponseWriter) error {
 // messages read like placement's JSON-schema ones.
 type object map[string]json.RawMessage
 
-// readBody checks the media type and reads the JSON body.
-func readBody(r *http.Request) (json.RawMessage, error) {
+// wantJSON is placement's require_content: bodies are application/json.
+func wantJSON(r *http.Request) error {
 	ct := r.Header.Get("Content-Type")
 	mt, _, _ := mime.ParseMediaType(ct)
 	if mt != "application/json" {
 		if ct == "" {
 			ct = "None"
 		}
-		return nil, fault.New(fault.UnsupportedMediaType, "The media type %s is not supported, use application/json", ct)
+		return fault.New(fault.UnsupportedMediaType, "The media type %s is not supported, use application/json", ct)
+	}
+	return nil
+}
+
+// readBody checks the media type and reads the JSON body.
+func readBody(r *http.Request) (json.RawMessage, error) {
+	if err := wantJSON(r); err != nil {
+		return nil, err
 	}
 	if r.Body == nil {
 		return nil, fault.BadRequestf("Malformed JSON: Expecting value: line 1 column 1 (char 0)")

@@ -56,6 +56,9 @@ func (h *handlers) getInventory(w http.ResponseWriter, r *http.Request) error {
 
 func (h *handlers) setInventories(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("uuid")
+	if err := wantJSON(r); err != nil {
+		return err
+	}
 	if _, err := h.svc.GetProvider(r.Context(), principal(r), id); err != nil && fault.Is(err, fault.NotFound) {
 		return err
 	}
@@ -101,6 +104,9 @@ func (h *handlers) setInventories(w http.ResponseWriter, r *http.Request) error 
 
 func (h *handlers) createInventory(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("uuid")
+	if err := wantJSON(r); err != nil {
+		return err
+	}
 	if _, err := h.svc.GetProvider(r.Context(), principal(r), id); err != nil && fault.Is(err, fault.NotFound) {
 		return err
 	}
@@ -129,6 +135,9 @@ func (h *handlers) createInventory(w http.ResponseWriter, r *http.Request) error
 
 func (h *handlers) updateInventory(w http.ResponseWriter, r *http.Request) error {
 	id, rc := r.PathValue("uuid"), r.PathValue("rc")
+	if err := wantJSON(r); err != nil {
+		return err
+	}
 	if _, err := h.svc.GetProvider(r.Context(), principal(r), id); err != nil && fault.Is(err, fault.NotFound) {
 		return err
 	}

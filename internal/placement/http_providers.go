@@ -94,6 +94,9 @@ func (h *handlers) getProvider(w http.ResponseWriter, r *http.Request) error {
 func (h *handlers) updateProvider(w http.ResponseWriter, r *http.Request) error {
 	v := mv(r)
 	id := r.PathValue("uuid")
+	if err := wantJSON(r); err != nil {
+		return err
+	}
 	if _, err := h.svc.GetProvider(r.Context(), principal(r), id); err != nil {
 		return err
 	}
