@@ -23,6 +23,7 @@ func TestPutGetHeadRoundTrip(t *testing.T) {
 		data := pattern(size)
 		resp := c.must(201, n, "PUT", p, data, "X-Timestamp", ts(1), "Content-Type", "text/x-test",
 			"X-Object-Meta-Color", "blue", "X-Object-Sysmeta-Slo-Size", "42", "Content-Disposition", "inline",
+			"X-Object-Meta-Empty", "",
 			"Etag", md5hex(data))
 		if got := resp.Header.Get("Etag"); got != md5hex(data) {
 			t.Fatalf("size %d: PUT ETag %q, want %q", size, got, md5hex(data))
@@ -46,6 +47,9 @@ func TestPutGetHeadRoundTrip(t *testing.T) {
 			if got := resp.Header.Get(k); got != want {
 				t.Errorf("size %d: GET %s = %q, want %q", size, k, got, want)
 			}
+		}
+		if _, ok := resp.Header["X-Object-Meta-Empty"]; ok {
+			t.Errorf("size %d: empty metadata value stored", size)
 		}
 		if resp.Header.Get("Last-Modified") == "" {
 			t.Errorf("size %d: no Last-Modified", size)
@@ -78,11 +82,13 @@ func TestPostReplacesMetadata(t *testing.T) {
 	p := c.path(n.dev, "AUTH_a", "c", "o")
 	c.must(201, n, "PUT", p, []byte("hello"), "X-Timestamp", ts(1), "Content-Type", "text/plain",
 		"X-Object-Meta-Old", "1", "X-Object-Sysmeta-Keep", "s", "X-Static-Large-Object", "True", "Content-Encoding", "gzip")
-	c.must(202, n, "POST", p, nil, "X-Timestamp", ts(2), "X-Object-Meta-New", "2", "X-Object-Sysmeta-Ignored", "x")
+	c.must(202, n, "POST", p, nil, "X-Timestamp", ts(2), "X-Object-Meta-New", "2", "X-Object-Sysmeta-Ignored", "x",
+		"X-Object-Meta-Removed", "")
 	h := c.must(200, n, "HEAD", p, nil).Header
 	for k, want := range map[string]string{
 		"X-Object-Meta-New":        "2",
 		"X-Object-Meta-Old":        "",
+		"X-Object-Meta-Removed":    "",
 		"X-Object-Sysmeta-Keep":    "s",
 		"X-Object-Sysmeta-Ignored": "",
 		"X-Static-Large-Object":    "True",
@@ -95,6 +101,9 @@ func TestPostReplacesMetadata(t *testing.T) {
 		if got := h.Get(k); got != want {
 			t.Errorf("after POST %s = %q, want %q", k, got, want)
 		}
+	}
+	if _, ok := h["X-Object-Meta-Removed"]; ok {
+		t.Error("a POST's empty metadata value was stored; it removes the key")
 	}
 	// A POST may change the content type, and a later one keeps it.
 	c.must(202, n, "POST", p, nil, "X-Timestamp", ts(3), "Content-Type", "image/png")

@@ -163,7 +163,8 @@ func requestMeta(h map[string][]string, withSysmeta bool) map[string]string {
 		if len(v) == 0 {
 			continue
 		}
-		if (k == "X-Delete-At" && v[0] == "") || len(k) > 0xffff {
+		// An empty value is how the proxy removes a key (X-Remove-*).
+		if v[0] == "" || len(k) > 0xffff {
 			continue
 		}
 		if isUserMeta(k) || isTransient(k) || allowedHeaders[k] || (withSysmeta && isSysmeta(k)) {
@@ -173,7 +174,7 @@ func requestMeta(h map[string][]string, withSysmeta bool) map[string]string {
 	if extra := h["X-Backend-Replication-Headers"]; len(extra) > 0 {
 		for _, name := range strings.Fields(extra[0]) {
 			k := textproto.CanonicalMIMEHeaderKey(name)
-			if v := h[k]; len(v) > 0 {
+			if v := h[k]; len(v) > 0 && v[0] != "" {
 				m[k] = v[0]
 			}
 		}
