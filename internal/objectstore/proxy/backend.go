@@ -268,16 +268,14 @@ func (s *Server) writeOnce(ctx context.Context, dev ring.Device, kind string, pa
 	}
 	resp, err := s.send(ctx, method, backendURL(dev, kind, part, t, query), h, rd, int64(len(body)))
 	if err != nil {
-		s.limits.limit(dev)
-		s.log.Warn("storage node request failed", "method", method, "kind", kind, "device", dev.Name,
-			"addr", dev.Addr(), "err", err, "trans_id", h.Get("X-Trans-Id"))
+		s.nodeFailed(dev, "storage node request failed", "method", method, "kind", kind, "err", err,
+			"trans_id", h.Get("X-Trans-Id"))
 		return reply{status: http.StatusServiceUnavailable, dev: dev, err: err}
 	}
 	b := drain(resp, 1<<20)
 	if resp.StatusCode == http.StatusInsufficientStorage {
-		s.limits.limit(dev)
-	}
-	if resp.StatusCode >= 500 {
+		s.nodeFailed(dev, "storage device full or unmounted", "kind", kind, "trans_id", h.Get("X-Trans-Id"))
+	} else if resp.StatusCode >= 500 {
 		s.log.Warn("storage node error", "method", method, "kind", kind, "device", dev.Name,
 			"addr", dev.Addr(), "status", resp.StatusCode, "trans_id", h.Get("X-Trans-Id"))
 	}

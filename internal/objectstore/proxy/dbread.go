@@ -68,10 +68,9 @@ func (s *Server) readOnce(ctx context.Context, dev ring.Device, kind string, par
 	resp, err := s.send(ctx, method, backendURL(dev, kind, part, t, query), hdr, nil, 0)
 	if err != nil {
 		if ctx.Err() == nil {
-			s.limits.limit(dev)
+			s.nodeFailed(dev, "storage node request failed", "method", method, "kind", kind, "err", err,
+				"trans_id", hdr.Get("X-Trans-Id"))
 		}
-		s.log.Warn("storage node request failed", "method", method, "kind", kind, "device", dev.Name,
-			"addr", dev.Addr(), "err", err, "trans_id", hdr.Get("X-Trans-Id"))
 		return reply{status: http.StatusServiceUnavailable, dev: dev, err: err}
 	}
 	var body []byte

@@ -191,7 +191,7 @@ func TestNodeDownReadsAndWritesGoOn(t *testing.T) {
 	c.Must(201, "PUT", a+"/box/first", alice, first)
 
 	for down := range c.Nodes() {
-		c.StopNode(down)
+		c.Stop(down)
 		name := "second-" + strconv.Itoa(down)
 		small, large := pattern(5000+down), pattern(2<<20+down)
 		c.Must(201, "PUT", a+"/box/"+name, alice, small)
@@ -211,11 +211,11 @@ func TestNodeDownReadsAndWritesGoOn(t *testing.T) {
 		c.Must(202, "POST", a+"/box/first", alice, nil, "X-Object-Meta-Down", strconv.Itoa(down))
 		c.Must(204, "DELETE", a+"/box/"+name, alice, nil)
 		c.Must(404, "GET", a+"/box/"+name, alice, nil)
-		c.StartNode(down)
+		c.Start(down)
 	}
 	// With two nodes down there is no quorum for writes.
-	c.StopNode(0)
-	c.StopNode(1)
+	c.Stop(0)
+	c.Stop(1)
 	c.Must(503, "PUT", a+"/box/no-quorum", alice, []byte("x"))
 	c.Must(503, "PUT", a+"/box/no-quorum", alice, pattern(1<<20))
 }

@@ -22,15 +22,31 @@ type limiter struct {
 
 func devKey(d ring.Device) string { return d.Addr() + "/" + d.Name }
 
-// limit avoids d for errorSuppression.
-func (l *limiter) limit(d ring.Device) {
+// limit avoids d for errorSuppression; it tells whether d was in use
+// until now.
+func (l *limiter) limit(d ring.Device) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.until == nil {
 		l.until = map[string]time.Time{}
 	}
-	l.until[devKey(d)] = time.Now().Add(errorSuppression)
+	k := devKey(d)
+	now := time.Now()
+	t, was := l.until[k]
+	l.until[k] = now.Add(errorSuppression)
 	l.n.Store(int32(len(l.until)))
+	return !was || now.After(t)
+}
+
+// nodeFailed records that a device could not be used, logging it when it
+// starts to be avoided (not on every request while it is down).
+func (s *Server) nodeFailed(d ring.Device, msg string, args ...any) {
+	args = append(args, "device", d.Name, "addr", d.Addr())
+	if s.limits.limit(d) {
+		s.log.Warn(msg, args...)
+		return
+	}
+	s.log.Debug(msg, args...)
 }
 
 // limited tells whether d is being avoided.

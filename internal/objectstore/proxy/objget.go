@@ -69,9 +69,8 @@ func (g *getter) try(dev ring.Device, handoff bool) *http.Response {
 	resp, err := g.s.send(g.req.ctx, g.req.r.Method, backendURL(dev, kindObject, g.part, g.req.t, g.query), g.hdr, nil, 0)
 	if err != nil {
 		if g.req.ctx.Err() == nil {
-			g.s.limits.limit(dev)
-			g.s.log.Warn("storage node request failed", "method", g.req.r.Method, "device", dev.Name,
-				"addr", dev.Addr(), "err", err, "trans_id", g.req.id)
+			g.s.nodeFailed(dev, "storage node request failed", "method", g.req.r.Method, "kind", kindObject,
+				"err", err, "trans_id", g.req.id)
 		}
 		return nil
 	}

@@ -161,6 +161,11 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := s.newRequest(w, r, t)
+	if req.ring == nil {
+		s.log.Error("no ring loaded", "trans_id", id)
+		writeStatus(w, r, http.StatusServiceUnavailable)
+		return
+	}
 	switch {
 	case t.Object != "":
 		s.serveObject(req)

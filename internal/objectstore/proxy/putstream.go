@@ -128,10 +128,12 @@ func (s *Server) connect(ctx context.Context, dev ring.Device, ho *handoffs, par
 				return p
 			}
 			if rep.err != nil || rep.status == http.StatusInsufficientStorage {
-				s.limits.limit(dev)
+				s.nodeFailed(dev, "object server refused PUT", "status", rep.status, "err", rep.err,
+					"trans_id", hdr.Get("X-Trans-Id"))
+			} else {
+				s.log.Warn("object server refused PUT", "device", dev.Name, "addr", dev.Addr(), "status", rep.status,
+					"trans_id", hdr.Get("X-Trans-Id"))
 			}
-			s.log.Warn("object server refused PUT", "device", dev.Name, "addr", dev.Addr(), "status", rep.status,
-				"err", rep.err, "trans_id", hdr.Get("X-Trans-Id"))
 			next, ok := ho.next()
 			if !ok {
 				p.res = &rep
@@ -140,9 +142,7 @@ func (s *Server) connect(ctx context.Context, dev ring.Device, ho *handoffs, par
 			dev = next
 		case <-timer.C:
 			p.drop(errNodeTimeout)
-			s.limits.limit(dev)
-			s.log.Warn("object server did not take PUT", "device", dev.Name, "addr", dev.Addr(),
-				"trans_id", hdr.Get("X-Trans-Id"))
+			s.nodeFailed(dev, "object server did not take PUT", "trans_id", hdr.Get("X-Trans-Id"))
 			next, ok := ho.next()
 			if !ok {
 				p.res = &reply{status: http.StatusServiceUnavailable, dev: dev, err: errNodeTimeout}

@@ -164,7 +164,7 @@ func Start(t testing.TB, opts ...Options) *Cluster {
 	}
 	t.Cleanup(c.stopAll)
 	for i := range c.nodes {
-		c.StartNode(i)
+		c.Start(i)
 	}
 	c.Core, err = proxy.New(proxy.Options{Ring: ring.Fixed(c.Ring), Client: storage.NewClient(time.Second),
 		Log: o.Log.With("server", "proxy"), Info: o.Info, NodeTimeout: o.NodeTimeout})
@@ -212,8 +212,8 @@ func (c *Cluster) Node(i int) *Node {
 	return c.nodes[i]
 }
 
-// StartNode (re)starts storage node i on its address and directory.
-func (c *Cluster) StartNode(i int) {
+// Start (re)starts storage node i on its address and directory.
+func (c *Cluster) Start(i int) {
 	c.t.Helper()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -247,9 +247,9 @@ func (c *Cluster) StartNode(i int) {
 	}
 }
 
-// StopNode takes storage node i down as a crash would: connections
+// Stop takes storage node i down as a crash would: connections
 // refused, daemons gone.
-func (c *Cluster) StopNode(i int) {
+func (c *Cluster) Stop(i int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := c.nodes[i]
@@ -266,7 +266,7 @@ func (c *Cluster) stopAll() {
 		c.srv.Close()
 	}
 	for i := range c.nodes {
-		c.StopNode(i)
+		c.Stop(i)
 	}
 }
 
