@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/nimbus-cloud/nimbus/internal/objectstore/proxy/proxytest"
 )
@@ -63,4 +64,33 @@ func BenchmarkSmallObjects(b *testing.B) {
 			}
 		})
 	})
+}
+
+// A 256 MiB object through the proxy and three real storage nodes.
+func BenchmarkLargeObject(b *testing.B) {
+	c := proxytest.Start(b, proxytest.Options{NodeTimeout: 30 * time.Second})
+	a := "/v1/" + c.Account(alice)
+	c.Must(201, "PUT", a+"/big", alice, nil)
+	data := bytes.Repeat([]byte("0123456789abcdef"), 16<<20)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		req := c.Request("PUT", a+"/big/o", alice, nil)
+		req.Body = io.NopCloser(bytes.NewReader(data))
+		req.ContentLength = int64(len(data))
+		resp, body := c.Send(req)
+		if resp.StatusCode != 201 {
+			b.Fatalf("PUT: %d %s", resp.StatusCode, body)
+		}
+		start := time.Now()
+		resp, err := c.Client.Do(c.Request("GET", a+"/big/o", alice, nil))
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, _ := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || n != int64(len(data)) {
+			b.Fatalf("GET: %d %d", resp.StatusCode, n)
+		}
+		b.ReportMetric(float64(n)/time.Since(start).Seconds()/1e6, "GET-MB/s")
+	}
 }
