@@ -246,9 +246,13 @@ func checkSegments(input []inputSegment, heads map[string]headResult) ([]storedS
 }
 
 // manifestPut is the PUT of the stored manifest down the pipeline: the
-// client's request with the manifest as body, the large object's etag and
-// size in sysmeta, and the container listing told the total size (the
-// content type's swift_bytes) and both etags.
+// client's request with the manifest as body and the large object's etag
+// and size as sysmeta. The container listing is told, through the object
+// server's update overrides, the total size and both etags ("<manifest
+// md5>; slo_etag=<etag>"); the overrides are kept as sysmeta so that
+// later container updates (a POST changing the content type) say the
+// same. (Swift puts the size in the content type's swift_bytes instead,
+// which the core refuses from clients and has no way to allow here.)
 func manifestPut(r *http.Request, p swift.Path, stored []storedSegment, etag string, total int64) *http.Request {
 	body := encodeManifest(stored)
 	sum := md5.Sum(body)
@@ -265,8 +269,7 @@ func manifestPut(r *http.Request, p swift.Path, stored []storedSegment, etag str
 	h.Set(headerSLO, "True")
 	h.Set("Etag", jsonMD5)
 
-	// Listings show the manifest's etag and, as a parameter, the large
-	// object's; a middleware before this one may have set the base value.
+	// A middleware before this one may have set the base value.
 	val, params, _ := strings.Cut(h.Get(overrideEtag), ";")
 	if val == "" {
 		val = jsonMD5
@@ -275,14 +278,14 @@ func manifestPut(r *http.Request, p swift.Path, stored []storedSegment, etag str
 		params = ";" + params
 	}
 	override := val + params + "; slo_etag=" + etag
+	size := strconv.FormatInt(total, 10)
 	h.Set(overrideEtag, override)
 	h.Set(backendEtag, override)
-
-	ctype := h.Get("Content-Type")
-	if ctype == "" {
-		ctype = guessType(p.Object)
+	h.Set(overrideSize, size)
+	h.Set(backendSize, size)
+	if h.Get("Content-Type") == "" {
+		h.Set("Content-Type", guessType(p.Object))
 	}
-	h.Set("Content-Type", ctype+";swift_bytes="+strconv.FormatInt(total, 10))
 	return sub
 }
 

@@ -45,6 +45,8 @@ const (
 	sysmetaSize   = "X-Object-Sysmeta-Slo-Size"
 	overrideEtag  = "X-Object-Sysmeta-Container-Update-Override-Etag"
 	backendEtag   = "X-Backend-Container-Update-Override-Etag"
+	overrideSize  = "X-Object-Sysmeta-Container-Update-Override-Size"
+	backendSize   = "X-Backend-Container-Update-Override-Size"
 	etagIsAt      = "X-Backend-Etag-Is-At"
 	ignoreRangeIf = "X-Backend-Ignore-Range-If-Metadata-Present"
 )

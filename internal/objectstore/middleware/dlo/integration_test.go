@@ -1,0 +1,86 @@
+package dlo_test
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/nimbus-cloud/nimbus/internal/objectstore/middleware/dlo"
+	"github.com/nimbus-cloud/nimbus/internal/objectstore/proxy/proxytest"
+)
+
+const tok = proxytest.Alice
+
+func start(t *testing.T) (*proxytest.Cluster, string) {
+	t.Helper()
+	c := proxytest.Start(t, proxytest.Options{
+		Middle: func(core http.Handler) http.Handler { return dlo.New(core) },
+	})
+	return c, "/v1/" + c.Account(tok)
+}
+
+func md5hex(s string) string {
+	b := md5.Sum([]byte(s))
+	return hex.EncodeToString(b[:])
+}
+
+func TestDynamicLargeObject(t *testing.T) {
+	c, acct := start(t)
+	c.Must(http.StatusCreated, "PUT", acct+"/segs", tok, nil)
+	c.Must(http.StatusCreated, "PUT", acct+"/c", tok, nil)
+	parts := []string{"one-", "two-", "three"}
+	// Put out of order: the listing's name order is what counts.
+	for _, i := range []int{2, 0, 1} {
+		c.Must(http.StatusCreated, "PUT", fmt.Sprintf("%s/segs/obj/%08d", acct, i), tok, []byte(parts[i]))
+	}
+	c.Must(http.StatusCreated, "PUT", acct+"/segs/other", tok, []byte("not a segment"))
+	c.Must(http.StatusCreated, "PUT", acct+"/c/big", tok, nil, "X-Object-Manifest", "segs/obj/", "Content-Type", "text/x-dlo")
+
+	want := strings.Join(parts, "")
+	etag := `"` + md5hex(md5hex(parts[0])+md5hex(parts[1])+md5hex(parts[2])) + `"`
+	resp, body := c.Do("GET", acct+"/c/big", tok, nil)
+	if resp.StatusCode != http.StatusOK || string(body) != want {
+		t.Fatalf("GET = %d %q, want %q", resp.StatusCode, body, want)
+	}
+	for k, v := range map[string]string{"Etag": etag, "Content-Length": fmt.Sprint(len(want)),
+		"X-Object-Manifest": "segs/obj/", "Content-Type": "text/x-dlo"} {
+		if got := resp.Header.Get(k); got != v {
+			t.Errorf("GET %s = %q, want %q", k, got, v)
+		}
+	}
+	resp, _ = c.Do("HEAD", acct+"/c/big", tok, nil)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Etag") != etag || resp.Header.Get("Content-Length") != fmt.Sprint(len(want)) {
+		t.Errorf("HEAD = %d %v", resp.StatusCode, resp.Header)
+	}
+	resp, body = c.Do("GET", acct+"/c/big", tok, nil, "Range", "bytes=2-9")
+	if resp.StatusCode != http.StatusPartialContent || string(body) != want[2:10] ||
+		resp.Header.Get("Content-Range") != fmt.Sprintf("bytes 2-9/%d", len(want)) {
+		t.Errorf("range GET = %d %q %v", resp.StatusCode, body, resp.Header)
+	}
+	resp, body = c.Do("GET", acct+"/c/big", tok, nil, "Range", "bytes=0-1,4-5")
+	if resp.StatusCode != http.StatusOK || string(body) != want {
+		t.Errorf("multi-range GET of a DLO = %d %q, want the whole object as Swift", resp.StatusCode, body)
+	}
+	resp, _ = c.Do("GET", acct+"/c/big", tok, nil, "If-None-Match", etag)
+	if resp.StatusCode != http.StatusNotModified {
+		t.Errorf("If-None-Match = %d", resp.StatusCode)
+	}
+	resp, body = c.Do("GET", acct+"/c/big?multipart-manifest=get", tok, nil)
+	if resp.StatusCode != http.StatusOK || len(body) != 0 || resp.Header.Get("Etag") != md5hex("") {
+		t.Errorf("manifest GET = %d %q %v", resp.StatusCode, body, resp.Header)
+	}
+
+	// A segment added later shows at once.
+	c.Must(http.StatusCreated, "PUT", acct+"/segs/obj/00000003", tok, []byte("+four"))
+	if body := c.Must(http.StatusOK, "GET", acct+"/c/big", tok, nil); string(body) != want+"+four" {
+		t.Errorf("after a new segment: %q", body)
+	}
+
+	resp, body = c.Do("PUT", acct+"/c/bad", tok, nil, "X-Object-Manifest", "/segs")
+	if resp.StatusCode != http.StatusBadRequest || string(body) != "X-Object-Manifest must be in the format container/prefix" {
+		t.Errorf("bad manifest PUT = %d %q", resp.StatusCode, body)
+	}
+}
