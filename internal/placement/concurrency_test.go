@@ -22,7 +22,7 @@ func claimRace(t *testing.T, a *api) {
 	cn := a.provider("race", "", nil)
 	a.call("PUT", "/resource_providers/"+cn+"/inventories", map[string]any{
 		"resource_provider_generation": 0,
-		"inventories": map[string]any{"VCPU": map[string]any{"total": total, "reserved": 4, "allocation_ratio": 1.5}},
+		"inventories":                  map[string]any{"VCPU": map[string]any{"total": total, "reserved": 4, "allocation_ratio": 1.5}},
 	}, "latest").must(t, 200)
 	capacity := int64(float64(total-4) * 1.5) // 90: room for 30 claims of 3
 	var wg sync.WaitGroup

@@ -48,7 +48,7 @@ func TestInventories(t *testing.T) {
 		{name: "modify absent class", method: "PUT", path: inv + "/MEMORY_MB", body: map[string]any{"resource_provider_generation": 2, "total": 1},
 			status: 400, check: has("No inventory record with resource class")},
 		{name: "modify bad capacity", method: "PUT", path: inv + "/DISK_GB", body: map[string]any{"resource_provider_generation": 2, "total": 1, "reserved": 5},
-			status: 400, check: has("Unable to update inventory for resource provider "+rpA)},
+			status: 400, check: has("Unable to update inventory for resource provider " + rpA)},
 		{name: "put all bad form", method: "PUT", path: inv, body: map[string]any{"house": "red"}, status: 400, check: has("JSON does not validate")},
 		{name: "put all", method: "PUT", path: inv, body: map[string]any{"resource_provider_generation": 2, "inventories": map[string]any{
 			"IPV4_ADDRESS": map[string]any{"total": 253}, "DISK_GB": map[string]any{"total": 1024, "allocation_ratio": 1.5}}}, status: 200,
