@@ -73,12 +73,12 @@ func TestAllocationsAcrossMicroversions(t *testing.T) {
 			"project_id", "p2", "user_id", "u2", "consumer_generation", 5), status: 409, check: has("The requested amount would exceed the capacity.")},
 		{name: "class the provider lacks", method: "PUT", path: c1, ver: "1.28", body: allocBody(cn, map[string]any{"MEMORY_MB": 1},
 			"project_id", "p2", "user_id", "u2", "consumer_generation", 5), status: 409,
-			check: has("Inventory for 'MEMORY_MB' on resource provider '"+cn+"' invalid.")},
+			check: has("Inventory for 'MEMORY_MB' on resource provider '" + cn + "' invalid.")},
 		{name: "unknown class", method: "PUT", path: c1, ver: "1.28", body: allocBody(cn, map[string]any{"CUSTOM_NOPE": 1},
 			"project_id", "p2", "user_id", "u2", "consumer_generation", 5), status: 400, check: has("No such resource class CUSTOM_NOPE")},
 		{name: "unknown provider", method: "PUT", path: c1, ver: "1.28", body: allocBody(nowhere, map[string]any{"VCPU": 1},
 			"project_id", "p2", "user_id", "u2", "consumer_generation", 5), status: 400,
-			check: has("Allocation for resource provider '"+nowhere+"' that does not exist.")},
+			check: has("Allocation for resource provider '" + nowhere + "' that does not exist.")},
 		{name: "zero amount", method: "PUT", path: c1, ver: "1.28", body: allocBody(cn, map[string]any{"VCPU": 0},
 			"project_id", "p2", "user_id", "u2", "consumer_generation", 5), status: 400},
 		{name: "malformed consumer", method: "PUT", path: "/allocations/not-a-uuid", ver: "1.28", body: allocBody(cn, map[string]any{"VCPU": 1},
@@ -99,7 +99,7 @@ func TestAllocationsAcrossMicroversions(t *testing.T) {
 		{name: "the consumer went with them", method: "PUT", path: c1, ver: "1.28", body: allocBody(cn, map[string]any{"VCPU": 1},
 			"project_id", "p2", "user_id", "u2", "consumer_generation", nil), status: 204},
 		{name: "delete", method: "DELETE", path: c1, status: 204},
-		{name: "delete again", method: "DELETE", path: c1, status: 404, check: has("No allocations for consumer '"+cons1+"'")},
+		{name: "delete again", method: "DELETE", path: c1, status: 404, check: has("No allocations for consumer '" + cons1 + "'")},
 		{name: "provider allocations of nothing", method: "GET", path: "/resource_providers/" + nowhere + "/allocations", status: 404},
 	})
 }

@@ -222,7 +222,7 @@ func has(texts ...string) func(t *testing.T, r *resp) {
 	return func(t *testing.T, r *resp) {
 		t.Helper()
 		for _, s := range texts {
-			if !strings.Contains(r.raw, s) {
+			if !strings.Contains(r.raw, s) && !strings.Contains(r.detail(), s) {
 				t.Errorf("body lacks %q: %s", s, r.raw)
 			}
 		}
