@@ -164,49 +164,59 @@ func (s *Service) SetInventories(ctx context.Context, pr *authn.Principal, id st
 		if err := checkCapacity(invs, id, v); err != nil {
 			return fault.BadRequestf("Unable to update inventory for resource provider %s: %s", id, err)
 		}
-		cur, err := inventoriesOf(ctx, tx, id)
-		if err != nil {
+		if err := s.replaceInventories(ctx, tx, p, invs); err != nil {
 			return err
-		}
-		have := map[string]bool{}
-		for _, c := range cur {
-			have[c.ResourceClass] = true
-		}
-		want := map[string]bool{}
-		for _, i := range invs {
-			want[i.ResourceClass] = true
-		}
-		var gone []string
-		for _, c := range cur {
-			if !want[c.ResourceClass] {
-				gone = append(gone, c.ResourceClass)
-			}
-		}
-		if err := inUse(ctx, tx, id, gone); err != nil {
-			return coded(fault.Conflict, codeInventoryInUse, "update conflict: %s", err)
-		}
-		for _, rc := range gone {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM inventories WHERE provider_uuid = $1 AND resource_class = $2`, id, rc); err != nil {
-				return fmt.Errorf("delete inventory %s of %s: %w", rc, id, err)
-			}
-		}
-		for _, i := range invs {
-			if have[i.ResourceClass] {
-				err = s.updateInventoryRow(ctx, tx, id, i)
-			} else {
-				err = s.insertInventory(ctx, tx, id, i)
-			}
-			if err != nil {
-				return err
-			}
-		}
-		if err := s.bumpGeneration(ctx, tx, p); err != nil {
-			return errConflict("update conflict: Another thread concurrently updated the data. Please retry your update")
 		}
 		out, err = inventoriesOf(ctx, tx, id)
 		return err
 	})
 	return p, out, err
+}
+
+// replaceInventories makes invs the provider's inventories, refusing to
+// drop a class in use, and bumps its generation.
+func (s *Service) replaceInventories(ctx context.Context, tx querier, p *Provider, invs []Inventory) error {
+	id := p.UUID
+	cur, err := inventoriesOf(ctx, tx, id)
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, c := range cur {
+		have[c.ResourceClass] = true
+	}
+	want := map[string]bool{}
+	for _, i := range invs {
+		want[i.ResourceClass] = true
+	}
+	var gone []string
+	for _, c := range cur {
+		if !want[c.ResourceClass] {
+			gone = append(gone, c.ResourceClass)
+		}
+	}
+	if err := inUse(ctx, tx, id, gone); err != nil {
+		return coded(fault.Conflict, codeInventoryInUse, "update conflict: %s", err)
+	}
+	for _, rc := range gone {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM inventories WHERE provider_uuid = $1 AND resource_class = $2`, id, rc); err != nil {
+			return fmt.Errorf("delete inventory %s of %s: %w", rc, id, err)
+		}
+	}
+	for _, i := range invs {
+		if have[i.ResourceClass] {
+			err = s.updateInventoryRow(ctx, tx, id, i)
+		} else {
+			err = s.insertInventory(ctx, tx, id, i)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := s.bumpGeneration(ctx, tx, p); err != nil {
+		return errConflict("update conflict: Another thread concurrently updated the data. Please retry your update")
+	}
+	return nil
 }
 
 // CreateInventory adds one inventory of a class the provider lacks.
