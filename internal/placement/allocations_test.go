@@ -12,7 +12,10 @@ func allocBody(rp string, res map[string]any, extra ...any) map[string]any {
 
 func TestAllocationsAcrossMicroversions(t *testing.T) {
 	t.Parallel()
-	a := newAPI(t)
+	testAllocationsAcrossMicroversions(t, newAPI(t))
+}
+
+func testAllocationsAcrossMicroversions(t *testing.T, a *api) {
 	cn := a.provider("cn", "", nil)
 	inv := "/resource_providers/" + cn + "/inventories"
 	a.call("PUT", inv, map[string]any{"resource_provider_generation": 0, "inventories": map[string]any{
@@ -106,7 +109,10 @@ func TestAllocationsAcrossMicroversions(t *testing.T) {
 
 func TestPostAllocations(t *testing.T) {
 	t.Parallel()
-	a := newAPI(t)
+	testPostAllocations(t, newAPI(t))
+}
+
+func testPostAllocations(t *testing.T, a *api) {
 	cn1 := a.provider("cn1", "", map[string]int64{"VCPU": 4})
 	cn2 := a.provider("cn2", "", map[string]int64{"VCPU": 4})
 	consumer := func(rp string, n int, gen any) map[string]any {
@@ -132,7 +138,10 @@ func TestPostAllocations(t *testing.T) {
 
 func TestUsages(t *testing.T) {
 	t.Parallel()
-	a := newAPI(t)
+	testUsages(t, newAPI(t))
+}
+
+func testUsages(t *testing.T, a *api) {
 	cn := a.provider("cn", "", map[string]int64{"VCPU": 16, "MEMORY_MB": 8192})
 	put := func(consumer, project, user, typ string, vcpu int) {
 		body := allocBody(cn, map[string]any{"VCPU": vcpu, "MEMORY_MB": 512}, "project_id", project, "user_id", user, "consumer_generation", nil)

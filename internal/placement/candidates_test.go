@@ -33,7 +33,10 @@ func jsonNum(v any) string {
 
 func TestAllocationCandidatesSharedStorage(t *testing.T) {
 	t.Parallel()
-	a := newAPI(t)
+	testAllocationCandidatesSharedStorage(t, newAPI(t))
+}
+
+func testAllocationCandidatesSharedStorage(t *testing.T, a *api) {
 	cn1 := a.provider("cn1", "", map[string]int64{"VCPU": 8, "MEMORY_MB": 2048})
 	cn2 := a.provider("cn2", "", map[string]int64{"VCPU": 8, "MEMORY_MB": 2048})
 	ss := a.provider("ss", "", map[string]int64{"DISK_GB": 2000})
@@ -121,7 +124,10 @@ func TestAllocationCandidatesSharedStorage(t *testing.T) {
 // function) offering virtual functions on a physnet.
 func TestAllocationCandidatesNested(t *testing.T) {
 	t.Parallel()
-	a := newAPI(t)
+	testAllocationCandidatesNested(t, newAPI(t))
+}
+
+func testAllocationCandidatesNested(t *testing.T, a *api) {
 	cn := a.provider("cn", "", map[string]int64{"DISK_GB": 100})
 	numa0 := a.provider("numa0", cn, map[string]int64{"VCPU": 4, "MEMORY_MB": 2048})
 	numa1 := a.provider("numa1", cn, map[string]int64{"VCPU": 4, "MEMORY_MB": 2048})

@@ -4,7 +4,10 @@ import "testing"
 
 func TestInventories(t *testing.T) {
 	t.Parallel()
-	a := newAPI(t)
+	testInventories(t, newAPI(t))
+}
+
+func testInventories(t *testing.T, a *api) {
 	a.call("POST", "/resource_providers", map[string]any{"name": "a", "uuid": rpA}).must(t, 201)
 	inv := "/resource_providers/" + rpA + "/inventories"
 	a.run(t, []step{
@@ -76,7 +79,10 @@ func TestInventories(t *testing.T) {
 
 func TestInventoryInUse(t *testing.T) {
 	t.Parallel()
-	a := newAPI(t)
+	testInventoryInUse(t, newAPI(t))
+}
+
+func testInventoryInUse(t *testing.T, a *api) {
 	cn := a.provider("cn", "", map[string]int64{"VCPU": 8, "DISK_GB": 10})
 	a.call("PUT", "/allocations/"+cons1, map[string]any{"allocations": map[string]any{cn: map[string]any{
 		"resources": map[string]any{"VCPU": 2}}}, "project_id": "p", "user_id": "u"}, "1.12").must(t, 204)
@@ -100,7 +106,10 @@ func TestInventoryInUse(t *testing.T) {
 
 func TestAggregates(t *testing.T) {
 	t.Parallel()
-	a := newAPI(t)
+	testAggregates(t, newAPI(t))
+}
+
+func testAggregates(t *testing.T, a *api) {
 	a.call("POST", "/resource_providers", map[string]any{"name": "a", "uuid": rpA}).must(t, 201)
 	p := "/resource_providers/" + rpA + "/aggregates"
 	a.run(t, []step{
@@ -123,7 +132,10 @@ func TestAggregates(t *testing.T) {
 
 func TestTraits(t *testing.T) {
 	t.Parallel()
-	a := newAPI(t)
+	testTraits(t, newAPI(t))
+}
+
+func testTraits(t *testing.T, a *api) {
 	a.call("POST", "/resource_providers", map[string]any{"name": "a", "uuid": rpA}).must(t, 201)
 	rp := "/resource_providers/" + rpA + "/traits"
 	a.run(t, []step{
@@ -166,7 +178,10 @@ func TestTraits(t *testing.T) {
 
 func TestResourceClasses(t *testing.T) {
 	t.Parallel()
-	a := newAPI(t)
+	testResourceClasses(t, newAPI(t))
+}
+
+func testResourceClasses(t *testing.T, a *api) {
 	a.run(t, []step{
 		{name: "list starts with the standard ones", method: "GET", path: "/resource_classes", ver: "1.2", status: 200,
 			check: eq("resource_classes.0.name", "VCPU", "resource_classes.0.links.0.href", "/resource_classes/VCPU",

@@ -8,7 +8,10 @@ import (
 
 func TestMicroversionNegotiation(t *testing.T) {
 	t.Parallel()
-	a := newAPI(t)
+	testMicroversionNegotiation(t, newAPI(t))
+}
+
+func testMicroversionNegotiation(t *testing.T, a *api) {
 	cases := []struct {
 		name, header string
 		status       int
@@ -53,7 +56,10 @@ func TestMicroversionNegotiation(t *testing.T) {
 
 func TestRootDocument(t *testing.T) {
 	t.Parallel()
-	a := newAPI(t)
+	testRootDocument(t, newAPI(t))
+}
+
+func testRootDocument(t *testing.T, a *api) {
 	r := a.call("GET", "/", nil, "token=").must(t, 200) // no token needed
 	eq("versions.0.id", "v1.0", "versions.0.min_version", "1.0", "versions.0.max_version", "1.39",
 		"versions.0.status", "CURRENT", "versions.0.links.0.rel", "self", "versions.0.links.0.href", "")(t, r)
@@ -61,7 +67,10 @@ func TestRootDocument(t *testing.T) {
 
 func TestErrorsArePlacements(t *testing.T) {
 	t.Parallel()
-	a := newAPI(t)
+	testErrorsArePlacements(t, newAPI(t))
+}
+
+func testErrorsArePlacements(t *testing.T, a *api) {
 	// Before 1.23 there is no code.
 	r := a.call("GET", "/barnabas", nil).must(t, 404)
 	eq("errors.0.title", "Not Found", "errors.0.status", 404)(t, r)
@@ -113,7 +122,10 @@ func TestErrorsArePlacements(t *testing.T) {
 
 func TestLastModifiedFrom1_15(t *testing.T) {
 	t.Parallel()
-	a := newAPI(t)
+	testLastModifiedFrom1_15(t, newAPI(t))
+}
+
+func testLastModifiedFrom1_15(t *testing.T, a *api) {
 	a.provider("cn", "", nil)
 	r := a.call("GET", "/resource_providers", nil, "1.14").must(t, 200)
 	if r.header.Get("Last-Modified") != "" || r.header.Get("Cache-Control") != "" {

@@ -19,7 +19,10 @@ const (
 
 func TestResourceProviders(t *testing.T) {
 	t.Parallel()
-	a := newAPI(t)
+	testResourceProviders(t, newAPI(t))
+}
+
+func testResourceProviders(t *testing.T, a *api) {
 	links := func(n int) func(t *testing.T, r *resp) {
 		return func(t *testing.T, r *resp) {
 			if got := len(r.path("links").([]any)); got != n {
@@ -115,7 +118,10 @@ func TestResourceProviders(t *testing.T) {
 
 func TestProviderListFilters(t *testing.T) {
 	t.Parallel()
-	a := newAPI(t)
+	testProviderListFilters(t, newAPI(t))
+}
+
+func testProviderListFilters(t *testing.T, a *api) {
 	cn1 := a.provider("cn1", "", map[string]int64{"VCPU": 8, "DISK_GB": 100})
 	cn2 := a.provider("cn2", "", map[string]int64{"VCPU": 2})
 	cn3 := a.provider("cn3", "", nil)

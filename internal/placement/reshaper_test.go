@@ -4,7 +4,10 @@ import "testing"
 
 func TestReshaperMovesInventoryAndAllocations(t *testing.T) {
 	t.Parallel()
-	a := newAPI(t)
+	testReshaperMovesInventoryAndAllocations(t, newAPI(t))
+}
+
+func testReshaperMovesInventoryAndAllocations(t *testing.T, a *api) {
 	cn := a.provider("cn", "", map[string]int64{"VCPU": 8, "SRIOV_NET_VF": 4})
 	a.call("PUT", "/allocations/"+cons1, map[string]any{
 		"allocations": map[string]any{cn: map[string]any{"resources": map[string]any{"VCPU": 2, "SRIOV_NET_VF": 2}}},
