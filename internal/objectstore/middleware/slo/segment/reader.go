@@ -60,6 +60,10 @@ type Reader struct {
 	stop   func()
 	cur    io.ReadCloser
 	err    error
+	opened int
+	// BeforeNext, when set, runs before each segment after the first is
+	// opened: Serve flushes what the client has been sent so far.
+	BeforeNext func()
 }
 
 // NewReader reads the pieces pieces yields, for the request r.
@@ -93,6 +97,9 @@ func (rd *Reader) advance() error {
 	}
 	if err != nil {
 		return err
+	}
+	if rd.opened++; rd.opened > 1 && rd.BeforeNext != nil {
+		rd.BeforeNext()
 	}
 	if p.Path == "" {
 		rd.cur = io.NopCloser(bytes.NewReader(p.Data))

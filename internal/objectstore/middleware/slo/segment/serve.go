@@ -117,6 +117,10 @@ func Serve(w http.ResponseWriter, r *http.Request, o Object) {
 	writeHeader(w, o.Header)
 	h := w.Header()
 	cw := &clientWriter{w: w}
+	// The client gets each segment as it comes: the status at once, then
+	// the data so far whenever the next segment is opened.
+	rc := http.NewResponseController(w)
+	rd.BeforeNext = func() { _ = rc.Flush() }
 	var err error
 	switch {
 	case len(spans) > 1:
