@@ -125,14 +125,14 @@ func (h *handlers) setAggregates(w http.ResponseWriter, r *http.Request) error {
 	}
 	var raw []json.RawMessage
 	if err := json.Unmarshal(list, &raw); err != nil || list[0] != '[' {
-		return invalid("%s is not of type 'array'", string(list))
+		return invalid("%s is not of type 'array'", pyRepr(list))
 	}
 	var aggs []string
 	seen := map[string]bool{}
 	for _, item := range raw {
 		var s string
 		if err := json.Unmarshal(item, &s); err != nil || item[0] != '"' {
-			return invalid("%s is not of type 'string'", string(item))
+			return invalid("%s is not of type 'string'", pyRepr(item))
 		}
 		c, ok := canonicalUUID(s)
 		if !ok {

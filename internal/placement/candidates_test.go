@@ -213,3 +213,35 @@ func testAllocationCandidatesNested(t *testing.T, a *api) {
 		}
 	}
 }
+
+func TestCandidateQueryValidation(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	cases := []struct{ query, ver, text string }{
+		{"resources=VCPU:1&resources1=VCPU:1", "1.24", "'resources1' was unexpected"},
+		{"resources=VCPU:1&group_policy=none", "1.24", "'group_policy' was unexpected"},
+		{"resources=VCPU:1&limit=1", "1.15", "'limit' was unexpected"},
+		{"resources=VCPU:1&required=HW_CPU_X86_AVX", "1.16", "'required' was unexpected"},
+		{"resources01=VCPU:1", "1.25", "'resources01' does not match any of the regexes"},
+		{"resources1@=VCPU:1", "1.33", "'resources1@' does not match any of the regexes"},
+		{"resources1=VCPU:1&group_policy=bogus", "1.25", "'bogus' is not one of ['none', 'isolate']"},
+		{"resources=VCPU:1&member_of3=" + agg1, "1.25", "Found the following orphaned member_of keys: member_of3"},
+		{"resources=", "1.10", "Got: empty string."},
+		{"resources=VCPU:1&in_tree=x", "1.31", "Expected 'in_tree' parameter to be a format of uuid"},
+		{"resources1=VCPU:1&same_subtree=1,", "1.36", "Empty string (unsuffixed group) can not be specified in `same_subtree`"},
+		{"resources1=VCPU:1&same_subtree=2", "1.36", "Real suffixes should be specified in `same_subtree`: ['2'] not found in ['1']."},
+		{"required1=HW_CPU_X86_AVX&same_subtree=1", "1.36", "There must be at least one resources or resources[$S] parameter."},
+		{"resources=VCPU:1&root_required=A,!A", "1.35", "Conflicting required and forbidden traits found in root_required: A"},
+	}
+	for _, c := range cases {
+		r := a.call("GET", "/allocation_candidates?"+c.query, nil, c.ver)
+		if r.code != 400 || !containsText(r.detail(), c.text) {
+			t.Errorf("%s @%s: %d %s, want 400 with %q", c.query, c.ver, r.code, r.detail(), c.text)
+		}
+	}
+	r := a.call("PUT", "/resource_providers/"+nowhere+"/traits", map[string]any{"traits": "invalid_type",
+		"resource_provider_generation": "invalid_generation"}, "1.6")
+	if r.code != 400 || !containsText(r.detail(), "'invalid_generation' is not of type 'integer'") {
+		t.Errorf("python repr in schema errors: %d %s", r.code, r.detail())
+	}
+}

@@ -212,7 +212,7 @@ func readObject(r *http.Request, allowed []string, required ...string) (object, 
 func parseObject(data json.RawMessage, where string, allowed []string, required ...string) (object, error) {
 	var o object
 	if err := json.Unmarshal(data, &o); err != nil || o == nil || data[0] != '{' {
-		return nil, invalid("%s is not of type 'object'", string(data))
+		return nil, invalid("%s is not of type 'object'", pyRepr(data))
 	}
 	if allowed != nil {
 		var extra []string
@@ -246,9 +246,45 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// invalid is placement's 400 for a body that fails its schema.
+// invalid is placement's 400 for a body that fails its schema, worded as
+// jsonschema words it.
 func invalid(format string, args ...any) *fault.Error {
-	return fault.BadRequestf("JSON does not validate: "+format, args...)
+	msg := fmt.Sprintf(format, args...)
+	if !strings.Contains(msg, "Failed validating") {
+		for _, k := range []struct{ text, keyword string }{
+			{"is a required property", "required"}, {"is too long", "maxLength"}, {"] is too short", "minItems"},
+			{"is too short", "minLength"}, {"does not match", "pattern"}, {"is not of type", "type"},
+			{"Additional properties", "additionalProperties"}, {"does not have enough properties", "minProperties"},
+			{"is less than the minimum", "minimum"}, {"is greater than the maximum", "maximum"},
+			{"non-unique", "uniqueItems"}, {"is not a 'uuid'", "format"},
+		} {
+			if strings.Contains(msg, k.text) {
+				msg += "\n\nFailed validating '" + k.keyword + "' in schema"
+				break
+			}
+		}
+	}
+	return fault.BadRequestf("JSON does not validate: %s", msg)
+}
+
+// pyRepr shows a JSON value as Python's repr does in jsonschema's messages.
+func pyRepr(raw json.RawMessage) string {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return string(raw)
+	}
+	switch x := v.(type) {
+	case string:
+		return "'" + x + "'"
+	case nil:
+		return "None"
+	case bool:
+		if x {
+			return "True"
+		}
+		return "False"
+	}
+	return string(raw)
 }
 
 func (o object) has(k string) bool { _, ok := o[k]; return ok }
@@ -259,7 +295,7 @@ func (o object) isNull(k string) bool { return string(o[k]) == "null" }
 func (o object) str(k string, minLen, maxLen int) (string, error) {
 	var s string
 	if err := json.Unmarshal(o[k], &s); err != nil || len(o[k]) == 0 || o[k][0] != '"' {
-		return "", invalid("%s is not of type 'string'", string(o[k]))
+		return "", invalid("%s is not of type 'string'", pyRepr(o[k]))
 	}
 	if len(s) < minLen {
 		return "", invalid("'%s' is too short", s)
@@ -288,11 +324,11 @@ func integer(raw json.RawMessage) (int64, error) {
 	s := string(raw)
 	if strings.ContainsAny(s, ".eE\"") || s == "null" || s == "true" || s == "false" || len(s) == 0 ||
 		s[0] == '[' || s[0] == '{' {
-		return 0, invalid("%s is not of type 'integer'", s)
+		return 0, invalid("%s is not of type 'integer'", pyRepr(raw))
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
-		return 0, invalid("%s is not of type 'integer'", s)
+		return 0, invalid("%s is not of type 'integer'", pyRepr(raw))
 	}
 	return n, nil
 }
@@ -324,7 +360,7 @@ var (
 func stringList(raw json.RawMessage, minLen, maxLen int) ([]string, error) {
 	var items []json.RawMessage
 	if err := json.Unmarshal(raw, &items); err != nil || len(raw) == 0 || raw[0] != '[' {
-		return nil, invalid("%s is not of type 'array'", string(raw))
+		return nil, invalid("%s is not of type 'array'", pyRepr(raw))
 	}
 	out := []string{}
 	for _, it := range items {

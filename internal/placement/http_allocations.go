@@ -71,7 +71,7 @@ func parseClaim(raw json.RawMessage, consumer string, v version, post bool) (Cla
 	if v.atLeast(28) && !o.isNull("consumer_generation") {
 		g, err := o.int("consumer_generation")
 		if err != nil {
-			return c, invalid("%s is not of type 'integer', 'null'", string(o["consumer_generation"]))
+			return c, invalid("%s is not of type 'integer', 'null'", pyRepr(o["consumer_generation"]))
 		}
 		c.Generation = &g
 	}
@@ -92,7 +92,7 @@ func parseClaim(raw json.RawMessage, consumer string, v version, post bool) (Cla
 	if !v.atLeast(12) {
 		var items []json.RawMessage
 		if err := json.Unmarshal(o["allocations"], &items); err != nil || o["allocations"][0] != '[' {
-			return c, invalid("%s is not of type 'array'", string(o["allocations"]))
+			return c, invalid("%s is not of type 'array'", pyRepr(o["allocations"]))
 		}
 		if len(items) == 0 {
 			return c, invalid("[] is too short")

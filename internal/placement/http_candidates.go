@@ -45,7 +45,7 @@ func parseCandidateRequest(r *http.Request, v version) (*CandidateRequest, error
 			return groupPattern.MatchString(s)
 		}
 	}
-	if err := checkQueryKeys(q, func(k string) bool {
+	known := func(k string) bool {
 		switch k {
 		case "limit":
 			return v.atLeast(16)
@@ -69,7 +69,16 @@ func parseCandidateRequest(r *http.Request, v version) (*CandidateRequest, error
 			return v.atLeast(31)
 		}
 		return true
-	}); err != nil {
+	}
+	if granular {
+		// With patternProperties, jsonschema names the regexes instead.
+		for _, k := range sortedKeys(q) {
+			if !known(k) {
+				return nil, badQuery("'%s' does not match any of the regexes", k)
+			}
+		}
+	}
+	if err := checkQueryKeys(q, known); err != nil {
 		return nil, err
 	}
 	if !granular && !q.Has("resources") {

@@ -72,7 +72,7 @@ func (h *handlers) setInventories(w http.ResponseWriter, r *http.Request) error 
 	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(o["inventories"], &raw); err != nil || o["inventories"][0] != '{' {
-		return invalid("%s is not of type 'object'", string(o["inventories"]))
+		return invalid("%s is not of type 'object'", pyRepr(o["inventories"]))
 	}
 	rcs := make([]string, 0, len(raw))
 	for rc := range raw {

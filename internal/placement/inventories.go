@@ -403,7 +403,7 @@ func parseInventory(o object, rc string, where string) (Inventory, error) {
 	if raw, ok := o["allocation_ratio"]; ok {
 		var f float64
 		if err := json.Unmarshal(raw, &f); err != nil || raw[0] == '"' {
-			return i, invalid("%s is not of type 'number'", string(raw))
+			return i, invalid("%s is not of type 'number'", pyRepr(raw))
 		}
 		if f > maxFloat {
 			return i, invalid("%s is greater than the maximum of %s\n\nFailed validating 'maximum' in %s['allocation_ratio']",

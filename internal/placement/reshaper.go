@@ -143,7 +143,7 @@ func (h *handlers) reshape(w http.ResponseWriter, r *http.Request) error {
 		}
 		var raw map[string]json.RawMessage
 		if err := json.Unmarshal(io["inventories"], &raw); err != nil || io["inventories"][0] != '{' {
-			return invalid("%s is not of type 'object'", string(io["inventories"]))
+			return invalid("%s is not of type 'object'", pyRepr(io["inventories"]))
 		}
 		ri := ReshapeInventory{Generation: gen}
 		for _, rc := range sortedKeys(raw) {
