@@ -191,6 +191,7 @@ func TestExtractArchive(t *testing.T) {
 		member{name: "cz/" + strings.Repeat("n", 1025), body: "name too long"},
 		member{name: strings.Repeat("c", 257) + "/o", body: "container name too long"},
 		member{name: "cx/@", body: "empty object name"},
+		member{name: "../up/x", body: "a container named .."},
 	)
 	tarball = renameMember(t, tarball, "cx/@", "cx/")
 	resp, out := c.Do("PUT", acct+"?extract-archive=tar.gz", tok, tarball, "Accept", "application/json", "X-Object-Meta-Batch", "7")
@@ -206,7 +207,7 @@ func TestExtractArchive(t *testing.T) {
 	if err := json.Unmarshal(out, &res); err != nil {
 		t.Fatalf("%s: %v", out, err)
 	}
-	if res.Status != "400 Bad Request" || res.Created != 3 || len(res.Errors) != 3 {
+	if res.Status != "400 Bad Request" || res.Created != 4 || len(res.Errors) != 3 {
 		t.Errorf("result = %+v", res)
 	}
 	for _, e := range res.Errors {
@@ -224,6 +225,9 @@ func TestExtractArchive(t *testing.T) {
 		t.Errorf("cx/sub/../b = %q", body)
 	}
 	c.Must(http.StatusOK, "HEAD", acct+"/cy/c", tok, nil)
+	if body := c.Must(http.StatusOK, "GET", acct+"/../up/x", tok, nil); string(body) != "a container named .." {
+		t.Errorf("../up/x = %q", body)
+	}
 	c.Must(http.StatusNotFound, "HEAD", acct+"/cx/link", tok, nil)
 	c.Must(http.StatusNotFound, "HEAD", acct+"/top.txt", tok, nil)
 
