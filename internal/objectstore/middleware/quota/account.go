@@ -104,8 +104,16 @@ func translateQuotas(h http.Header, reseller bool) int {
 }
 
 func overAccountQuota(next http.Handler, r *http.Request, p swift.Path) bool {
-	status, h := headInfo(next, r, "/v1/"+p.Account)
+	path := "/v1/" + p.Account
+	status, h := headInfo(next, r, path)
 	if status/100 != 2 {
+		return false
+	}
+	if h.Get("X-Account-Meta-Quota-Bytes") == "" && h.Get("X-Account-Sysmeta-Quota-Bytes") == "" &&
+		h.Get("X-Account-Sysmeta-Quota-Count") == "" {
+		return false
+	}
+	if status, h = freshInfo(next, r, path); status/100 != 2 {
 		return false
 	}
 	bytesQuota := h.Get("X-Account-Meta-Quota-Bytes")

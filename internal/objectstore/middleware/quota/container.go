@@ -36,9 +36,16 @@ func NewContainer(next http.Handler) http.Handler {
 }
 
 func overContainerQuota(next http.Handler, r *http.Request, p swift.Path) bool {
-	status, h := headInfo(next, r, "/v1/"+p.Account+"/"+p.Container)
+	path := "/v1/" + p.Account + "/" + p.Container
+	status, h := headInfo(next, r, path)
 	if status/100 != 2 {
 		return false // the core answers for a missing container
+	}
+	if h.Get("X-Container-Meta-Quota-Bytes") == "" && h.Get("X-Container-Meta-Quota-Count") == "" {
+		return false
+	}
+	if status, h = freshInfo(next, r, path); status/100 != 2 {
+		return false
 	}
 	if q := h.Get("X-Container-Meta-Quota-Bytes"); isDigits(q) && h.Get("X-Container-Bytes-Used") != "" {
 		if overBytes(q, headerInt(h, "X-Container-Bytes-Used"), uploadSize(next, r, p.Account)) {

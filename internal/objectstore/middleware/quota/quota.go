@@ -86,11 +86,24 @@ func uploadSize(next http.Handler, r *http.Request, account string) int64 {
 }
 
 // headInfo is swift.HeadInfo for a path taken literally (names may hold
-// '?').
+// '?'): the core may answer it from its short-lived cache.
 func headInfo(next http.Handler, r *http.Request, path string) (int, http.Header) {
+	return head(next, r, path, false)
+}
+
+// freshInfo asks the storage servers themselves: usage changes with every
+// upload, and a cached count would let uploads run past a quota.
+func freshInfo(next http.Handler, r *http.Request, path string) (int, http.Header) {
+	return head(next, r, path, true)
+}
+
+func head(next http.Handler, r *http.Request, path string, fresh bool) (int, http.Header) {
 	sub := swift.NewSubRequest(r, "QU", http.MethodHead, "/", nil)
 	sub.URL.Path = path
 	sub.RequestURI = sub.URL.RequestURI()
+	if fresh {
+		sub.Header.Set("X-Newest", "true")
+	}
 	sub = sub.WithContext(swift.WithAuthorized(sub.Context()))
 	resp := swift.Do(next, sub)
 	_, _ = io.Copy(io.Discard, resp.Body)
