@@ -17,10 +17,10 @@ import (
 	"time"
 )
 
-func newTestStack(t *testing.T, wrap ...func(http.Handler) http.Handler) (*stack, *client) {
+func newTestStack(t *testing.T) (*stack, *client) {
 	t.Helper()
 	v := &fakeVerifier{secrets: map[string]string{exampleAccess: exampleSecret}}
-	s := newStack(t, v, wrap...)
+	s := newStack(t, v)
 	return s, s.client(exampleAccess, exampleSecret)
 }
 

@@ -320,10 +320,6 @@ func (h *handler) completeUpload(req *request) error {
 		manifest = append(manifest, segment{Path: "/" + req.segments() + "/" + p.name, ETag: p.etag, Bytes: p.size})
 	}
 	s3etag := hex.EncodeToString(sums.Sum(nil)) + "-" + strconv.Itoa(len(manifest))
-	sloSum := md5.New()
-	for _, s := range manifest {
-		sloSum.Write([]byte(s.ETag))
-	}
 	doc, err := json.Marshal(manifest)
 	if err != nil {
 		return err
@@ -339,7 +335,9 @@ func (h *handler) completeUpload(req *request) error {
 	}
 	hdr.Set(sysETag, s3etag)
 	hdr.Set(sysUploadID, id)
-	hdr.Set(overrideETag, hex.EncodeToString(sloSum.Sum(nil))+"; s3_etag="+s3etag)
+	// The base value stays blank for the SLO middleware to fill in, as
+	// s3api leaves it.
+	hdr.Set(overrideETag, "; s3_etag="+s3etag)
 	hdr.Set(overrideSize, strconv.FormatInt(total, 10))
 	old := h.uploadOf(req, req.bucket, req.key)
 	resp := h.swift(req, call{method: http.MethodPut, container: req.bucket, object: req.key,

@@ -57,8 +57,9 @@ func (f *fakeVerifier) VerifyS3(_ context.Context, access, sts, sig string) (*au
 	if want != sig {
 		return nil, fault.Unauthorizedf("Credential signature mismatch")
 	}
-	return &authn.Principal{UserID: "u-" + access, UserName: "alice", ProjectID: "p-" + access, ProjectName: "demo",
-		Roles: []string{"member"}}, nil
+	p := demoPrincipal()
+	p.UserID, p.ProjectID = "u-"+access, "p-"+access
+	return p, nil
 }
 
 func hmacSum(h func() hash.Hash, key []byte, msg string) []byte {

@@ -2,101 +2,51 @@ package s3
 
 import (
 	"bytes"
-	"context"
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/xml"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nimbus-cloud/nimbus/internal/authn"
-	"github.com/nimbus-cloud/nimbus/internal/fault"
-	"github.com/nimbus-cloud/nimbus/internal/objectstore/proxy"
-	"github.com/nimbus-cloud/nimbus/internal/objectstore/ring"
-	"github.com/nimbus-cloud/nimbus/internal/objectstore/storage"
+	"github.com/nimbus-cloud/nimbus/internal/objectstore/middleware/dlo"
+	"github.com/nimbus-cloud/nimbus/internal/objectstore/middleware/objcopy"
+	"github.com/nimbus-cloud/nimbus/internal/objectstore/middleware/slo"
+	"github.com/nimbus-cloud/nimbus/internal/objectstore/proxy/proxytest"
 )
 
-// stack is the S3 API in front of the real Swift proxy core and a storage
-// node with three devices (three replicas), all on loopback, with a
-// Verifier given by the test.
+// stack is the S3 API in front of the real Swift pipeline (proxytest: the
+// proxy core, the copy, SLO and DLO middlewares, Keystone auth) and three
+// storage nodes, with a Verifier given by the test.
 type stack struct {
-	t     *testing.T
-	url   string
-	swift string // X-Auth-Token for the same project through the Swift API
+	t       *testing.T
+	url     string
+	swift   string // X-Auth-Token for the same project through the Swift API
+	cluster *proxytest.Cluster
 }
 
-// newStack starts the stack; wrap may add middlewares between the S3 API
-// and Keystone auth (the rest of Swift's pipeline).
-func newStack(t *testing.T, v Verifier, wrap ...func(http.Handler) http.Handler) *stack {
+// demoPrincipal is whom the example key pair acts as.
+func demoPrincipal() *authn.Principal {
+	return &authn.Principal{UserID: "u-" + exampleAccess, UserName: "alice", UserDomainID: "default",
+		ProjectID: "p-" + exampleAccess, ProjectName: "demo", ProjectDomainID: "default", Roles: []string{"member"}}
+}
+
+func newStack(t *testing.T, v Verifier) *stack {
 	t.Helper()
-	log := slog.New(slog.DiscardHandler)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().(*net.TCPAddr)
-	b, err := ring.NewBuilder(6, 3, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	devices := map[string]string{}
-	for i := 1; i <= 3; i++ {
-		name := "d" + strconv.Itoa(i)
-		devices[name] = filepath.Join(t.TempDir(), name)
-		if _, err := b.Add(ring.Device{Region: 1, Zone: i, IP: "127.0.0.1", Port: addr.Port, Name: name, Weight: 100}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, _, err := b.Rebalance(time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	r, err := b.Ring()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rings := ring.Fixed(r)
-	node, err := storage.New(storage.Options{Devices: devices, Ring: rings, Addr: addr.String(), Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodeSrv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: node}}
-	nodeSrv.Start()
-	core, err := proxy.New(proxy.Options{Ring: rings, Client: storage.NewClient(time.Second), Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Swift-side callers of the same project, for checks through the
-	// Swift API.
-	tokens := map[string]*authn.Principal{"tok-demo": {UserID: "u-" + exampleAccess, UserName: "alice",
-		ProjectID: "p-" + exampleAccess, ProjectName: "demo", Roles: []string{"member"}}}
-	validator := authn.ValidatorFunc(func(_ context.Context, tok string) (*authn.Principal, error) {
-		if p, ok := tokens[tok]; ok {
-			return p, nil
-		}
-		return nil, fault.Unauthorizedf("The request you have made requires authentication.")
+	c := proxytest.Start(t, proxytest.Options{
+		// Swift's order below auth: copy, SLO, DLO, then the core.
+		Middle: func(core http.Handler) http.Handler { return objcopy.New(slo.New(dlo.New(core))) },
+		Front: func(auth http.Handler) http.Handler {
+			return New(auth, Options{Verifier: v, Log: slog.New(slog.DiscardHandler)})
+		},
+		Principals: map[string]*authn.Principal{"tok-demo": demoPrincipal()},
 	})
-	var h http.Handler = core
-	for _, w := range wrap {
-		h = w(h)
-	}
-	h = proxy.Auth(h, validator, proxy.AuthOptions{Log: log})
-	h = New(h, Options{Verifier: v, Log: log})
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() {
-		srv.Close()
-		nodeSrv.Close()
-		node.Close()
-	})
-	return &stack{t: t, url: srv.URL, swift: "tok-demo"}
+	return &stack{t: t, url: c.URL, swift: "tok-demo", cluster: c}
 }
 
 // client is an S3 client with one key pair, signing with SigV4.
