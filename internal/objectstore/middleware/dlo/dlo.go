@@ -96,18 +96,18 @@ func validManifest(v string) bool {
 // get passes the request on; an answer carrying X-Object-Manifest is
 // replaced by the large object.
 func (m *middleware) get(w http.ResponseWriter, r *http.Request, p swift.Path) {
-	down := r.Clone(r.Context())
-	if v := strings.TrimSpace(down.Header.Get(ignoreRangeIf)); v != "" {
-		down.Header.Set(ignoreRangeIf, v+","+headerManifest)
+	// Swift's hint to the object server, carried by the request passed on.
+	if v := strings.TrimSpace(r.Header.Get(ignoreRangeIf)); v != "" {
+		r.Header.Set(ignoreRangeIf, v+","+headerManifest)
 	} else {
-		down.Header.Set(ignoreRangeIf, headerManifest)
+		r.Header.Set(ignoreRangeIf, headerManifest)
 	}
 	ic := &segment.Interceptor{
 		W:       w,
 		Capture: func(_ int, h http.Header) bool { _, ok := h[headerManifest]; return ok },
 		Limit:   0, // the manifest object's own body is not needed
 	}
-	m.next.ServeHTTP(ic, down)
+	m.next.ServeHTTP(ic, r)
 	if !ic.Captured() {
 		ic.Finish()
 		return

@@ -3,7 +3,7 @@ package objcopy_test
 import (
 	"crypto/md5"
 	"encoding/hex"
-	"fmt"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -139,6 +139,21 @@ func TestCopyLargeObjects(t *testing.T) {
 			t.Errorf("whole copy of the %s = %q %v", src, body, resp.Header)
 		}
 	}
+	var rows []struct {
+		Name, Hash string
+		Bytes      int64
+		SLOEtag    string `json:"slo_etag"`
+	}
+	if err := json.Unmarshal(c.Must(http.StatusOK, "GET", acct+"/c?format=json&prefix=slo-whole", tok, nil), &rows); err != nil || len(rows) != 1 {
+		t.Fatalf("listing: %v %v", rows, err)
+	}
+	if r := rows[0]; r.Hash != md5hex("aaaabbbb") || r.Bytes != 8 || r.SLOEtag != "" {
+		t.Errorf("listing of the whole copy of the slo = %+v", r)
+	}
+	if resp, _ := c.Do("HEAD", acct+"/c/slo-whole", tok, nil); resp.Header.Get("X-Object-Sysmeta-Slo-Etag") != "" {
+		t.Errorf("whole copy keeps the manifest's sysmeta: %v", resp.Header)
+	}
+
 	// With multipart-manifest=get, the manifests are copied.
 	c.Must(http.StatusCreated, "COPY", acct+"/c/slo?multipart-manifest=get", tok, nil, "Destination", "c/slo-manifest")
 	resp, body := c.Do("GET", acct+"/c/slo-manifest", tok, nil)
@@ -154,5 +169,4 @@ func TestCopyLargeObjects(t *testing.T) {
 	if got := c.Must(http.StatusOK, "GET", acct+"/c/dlo-manifest?multipart-manifest=get", tok, nil); len(got) != 0 {
 		t.Errorf("dlo manifest copy has content %q", got)
 	}
-	_ = fmt.Sprint
 }

@@ -170,8 +170,19 @@ func sinkRequest(r *http.Request, src *http.Response, length int64) *http.Reques
 		// The body is the source's content: its etag checks the copy.
 		h.Set("Etag", segment.NormalizeEtag(src.Header.Get("Etag")))
 	} else {
+		// The etag and size the listing showed were the large object's;
+		// the copy gets its own.
 		for k := range h {
 			if strings.HasPrefix(k, "X-Object-Sysmeta-Container-Update-Override-") {
+				delete(h, k)
+			}
+		}
+	}
+	if isSLO && !manifestGet {
+		// A whole copy is a plain object: the manifest's record of the
+		// large object's etag and size is not its own.
+		for k := range h {
+			if strings.HasPrefix(k, "X-Object-Sysmeta-Slo-") {
 				delete(h, k)
 			}
 		}

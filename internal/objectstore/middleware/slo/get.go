@@ -26,18 +26,18 @@ func (m *middleware) manifestLimit() int { return 4*m.o.MaxManifestSize + 1<<20 
 func (m *middleware) get(w http.ResponseWriter, r *http.Request, p swift.Path) {
 	q := r.URL.Query()
 	manifestGet := q.Get("multipart-manifest") == "get"
-	down := r
 	if !manifestGet {
-		down = r.Clone(r.Context())
-		csvAppend(down.Header, etagIsAt, sysmetaEtag)
-		csvAppend(down.Header, ignoreRangeIf, headerSLO)
+		// Swift's hints to the object server; the request is passed on as
+		// it is otherwise, so it carries them.
+		csvAppend(r.Header, etagIsAt, sysmetaEtag)
+		csvAppend(r.Header, ignoreRangeIf, headerSLO)
 	}
 	ic := &segment.Interceptor{
 		W:       w,
 		Capture: func(_ int, h http.Header) bool { return isSLO(h) },
 		Limit:   m.manifestLimit(),
 	}
-	m.next.ServeHTTP(ic, down)
+	m.next.ServeHTTP(ic, r)
 	if !ic.Captured() {
 		ic.Finish()
 		return

@@ -16,7 +16,7 @@ type Interceptor struct {
 	Capture func(status int, h http.Header) bool
 	Limit   int
 
-	header   http.Header
+	before   http.Header // the client's headers before the handler ran
 	decided  bool
 	captured bool
 
@@ -30,13 +30,15 @@ type Interceptor struct {
 // Captured reports whether the answer was kept rather than passed on.
 func (c *Interceptor) Captured() bool { return c.captured }
 
-// Header is the handler's own header map, given to the client only when
-// the answer passes through.
+// Header is the client's header map, so that an answer passing through
+// costs no copy; when the answer is captured, the map is put back as it
+// was before the handler ran.
 func (c *Interceptor) Header() http.Header {
-	if c.header == nil {
-		c.header = http.Header{}
+	h := c.W.Header()
+	if c.before == nil {
+		c.before = h.Clone()
 	}
-	return c.header
+	return h
 }
 
 func (c *Interceptor) WriteHeader(status int) {
@@ -53,11 +55,11 @@ func (c *Interceptor) WriteHeader(status int) {
 	if c.Capture(status, h) {
 		c.captured = true
 		c.Status, c.Headers = status, h.Clone()
+		clear(h)
+		for k, v := range c.before {
+			h[k] = v
+		}
 		return
-	}
-	dst := c.W.Header()
-	for k, v := range h {
-		dst[k] = v
 	}
 	c.W.WriteHeader(status)
 }
