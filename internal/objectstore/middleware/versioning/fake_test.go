@@ -110,7 +110,7 @@ func (f *fakeCore) serve(w http.ResponseWriter, r *http.Request, body []byte) st
 	case http.MethodPut:
 		h := http.Header{"Content-Type": {"application/octet-stream"}}
 		for k, v := range r.Header {
-			if k == "Content-Type" || strings.HasPrefix(k, "X-Object-Meta-") {
+			if k == "Content-Type" || strings.HasPrefix(k, "X-Object-Meta-") || strings.HasPrefix(k, "X-Object-Sysmeta-") {
 				h[k] = v
 			}
 			if k == "X-Timestamp" || strings.HasPrefix(k, "X-Backend-") {
@@ -195,13 +195,21 @@ func (f *fakeCore) container(w http.ResponseWriter, r *http.Request, ckey string
 		if limit > 0 && len(items) == limit {
 			break
 		}
-		o := f.objects[ckey+"/"+n]
-		items = append(items, item{n, o.header.Get("Content-Type"), len(o.body)})
+		items = append(items, item{n, f.objects[ckey+"/"+n].listedType(), len(f.objects[ckey+"/"+n].body)})
 	}
 	b, _ := json.Marshal(items)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	return string(b)
+}
+
+// listedType is the content type the listing shows, an update override
+// first, as the object servers send it.
+func (o fakeObject) listedType() string {
+	if t := o.header.Get("X-Object-Sysmeta-Container-Update-Override-Content-Type"); t != "" {
+		return t
+	}
+	return o.header.Get("Content-Type")
 }
 
 // versions lists the archive objects of one container, oldest first.

@@ -52,12 +52,25 @@ func (v *versioner) deleteHistory(w http.ResponseWriter) {
 		return
 	}
 	marker := v.archivePath(VersionName(v.p.Object, swift.Now()))
-	if st := v.send(http.MethodPut, marker, http.Header{"Content-Type": {DeleteMarkerType}, "Content-Length": {"0"}}); st != 0 {
+	if st := v.send(http.MethodPut, marker, markerHeader()); st != 0 {
 		v.undo(made)
 		swift.WriteStatus(w, v.r, st)
 		return
 	}
 	v.forward(w, append(made, marker))
+}
+
+// markerHeader describes a delete marker. Its listing entry must carry
+// Swift's marker type, whose swift_* parameter the core refuses in a
+// Content-Type (Swift lets middlewares override that check; the core has
+// no such switch), so the type reaches the listing as a container update
+// override, the way large objects set their listed size.
+func markerHeader() http.Header {
+	return http.Header{
+		"Content-Type":   {"application/x-deleted"},
+		"Content-Length": {"0"},
+		"X-Object-Sysmeta-Container-Update-Override-Content-Type": {DeleteMarkerType},
+	}
 }
 
 // forward passes the caller's request on, taking back the archive

@@ -215,7 +215,7 @@ func TestHistoryMode(t *testing.T) {
 		if !strings.HasPrefix(n, "001o/") {
 			t.Errorf("name %q", n)
 		}
-		if o.header.Get("Content-Type") == DeleteMarkerType {
+		if o.listedType() == DeleteMarkerType {
 			bodies = append(bodies, "<marker>")
 		} else {
 			bodies = append(bodies, o.body)
