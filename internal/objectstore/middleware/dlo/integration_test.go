@@ -84,3 +84,27 @@ func TestDynamicLargeObject(t *testing.T) {
 		t.Errorf("bad manifest PUT = %d %q", resp.StatusCode, body)
 	}
 }
+
+// TestManifestByPost is Tempest's test_object_upload_in_segments: the
+// manifest header comes with a POST after the object.
+func TestManifestByPost(t *testing.T) {
+	c, acct := start(t)
+	c.Must(http.StatusCreated, "PUT", acct+"/c", tok, nil)
+	var want string
+	for i := range 10 {
+		part := fmt.Sprintf("data%d", i)
+		want += part
+		c.Must(http.StatusCreated, "PUT", fmt.Sprintf("%s/c/lo/%d", acct, i), tok, []byte(part))
+	}
+	c.Must(http.StatusCreated, "PUT", acct+"/c/lo", tok, []byte{})
+	c.Must(http.StatusAccepted, "POST", acct+"/c/lo", tok, nil, "X-Object-Manifest", "c/lo/")
+	resp, _ := c.Do("HEAD", acct+"/c/lo", tok, nil)
+	if e := resp.Header.Get("Etag"); !strings.HasPrefix(e, `"`) || !strings.HasSuffix(e, `"`) ||
+		resp.Header.Get("X-Object-Manifest") != "c/lo/" || resp.Header.Get("Accept-Ranges") != "bytes" ||
+		resp.Header.Get("X-Timestamp") == "" || resp.Header.Get("Content-Length") != fmt.Sprint(len(want)) {
+		t.Errorf("HEAD = %d %v", resp.StatusCode, resp.Header)
+	}
+	if body := c.Must(http.StatusOK, "GET", acct+"/c/lo", tok, nil); string(body) != want {
+		t.Errorf("GET = %q, want %q", body, want)
+	}
+}

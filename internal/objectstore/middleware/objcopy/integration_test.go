@@ -58,6 +58,20 @@ func TestCopy(t *testing.T) {
 		t.Errorf("copy = %q %v", body, resp.Header)
 	}
 
+	// An empty metadata value is metadata too (Tempest's
+	// test_copy_object_with_x_object_metakey).
+	resp, _ = c.Do("COPY", acct+"/src/o", tok, nil, "Destination", "dst/e", "X-Object-Meta-Test", "")
+	if v, ok := resp.Header["X-Object-Meta-Test"]; resp.StatusCode != http.StatusCreated || !ok || v[0] != "" || resp.Header.Get("X-Object-Meta-A") != "1" {
+		t.Errorf("COPY with an empty value = %d %v", resp.StatusCode, resp.Header)
+	}
+	// (Whether the stored object keeps the empty value is the core's
+	// and the object server's business.)
+	// Copying an object onto itself changes its content type.
+	c.Must(http.StatusCreated, "PUT", acct+"/dst/e", tok, []byte{}, "X-Copy-From", "dst/e", "Content-Type", "text/plain; charset=UTF-8")
+	if resp, body := c.Do("GET", acct+"/dst/e", tok, nil); string(body) != "content" || resp.Header.Get("Content-Type") != "text/plain; charset=UTF-8" {
+		t.Errorf("copy onto itself = %q %v", body, resp.Header)
+	}
+
 	// COPY with Destination, fresh metadata.
 	resp, _ = c.Do("COPY", acct+"/src/o", tok, nil, "Destination", "/dst/q", "X-Fresh-Metadata", "true",
 		"X-Object-Meta-C", "3", "Content-Type", "text/x-new")
