@@ -218,6 +218,8 @@ func (d *deleter) deleteOne(it Item, base string) {
 // bulkDelete answers ?bulk-delete: the body lists URL-encoded names, one
 // a line.
 func (m *middleware) bulkDelete(w http.ResponseWriter, r *http.Request, format string) {
+	// The list may still be arriving when the first heartbeat goes out.
+	_ = http.NewResponseController(w).EnableFullDuplex()
 	var items iter.Seq2[Item, error] = func(yield func(Item, error) bool) {
 		ct := r.Header.Get("Content-Type")
 		if ct != "" && !strings.HasPrefix(ct, "text/plain") {

@@ -8,8 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nimbus-cloud/nimbus/internal/objectstore/middleware/bulk"
 	"github.com/nimbus-cloud/nimbus/internal/objectstore/proxy/proxytest"
@@ -262,4 +266,85 @@ func TestExtractArchive(t *testing.T) {
 		t.Errorf("anonymous: %q", out)
 	}
 	c.Must(http.StatusNotFound, "HEAD", acct+"/anon", tok, nil)
+}
+
+// TestExtractBzip2AndGNUTar extracts what GNU tar writes, compressed
+// with bzip2 (the standard library reads bzip2 but cannot write it).
+func TestExtractBzip2AndGNUTar(t *testing.T) {
+	tarBin, err := exec.LookPath("tar")
+	if err != nil {
+		t.Skip("no tar")
+	}
+	if _, err := exec.LookPath("bzip2"); err != nil {
+		t.Skip("no bzip2")
+	}
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "src", "box", "deep", "er"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]string{"box/a": "A", "box/deep/er/b": "B", "box/" + strings.Repeat("l", 150): "long name"} {
+		if err := os.WriteFile(filepath.Join(dir, "src", name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(dir, "a.tar.bz2")
+	if b, err := exec.Command(tarBin, "-cjf", out, "-C", filepath.Join(dir, "src"), "box").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v %s", err, b)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, acct := start(t)
+	_, body := c.Do("PUT", acct+"?extract-archive=tar.bz2", tok, data)
+	if !strings.Contains(string(body), "Number Files Created: 3\n") || !strings.Contains(string(body), "201 Created") {
+		t.Fatalf("extract: %q", body)
+	}
+	for name, want := range map[string]string{"box/a": "A", "box/deep/er/b": "B", "box/" + strings.Repeat("l", 150): "long name"} {
+		if got := c.Must(http.StatusOK, "GET", acct+"/"+name, tok, nil); string(got) != want {
+			t.Errorf("%s = %q", name, got)
+		}
+	}
+}
+
+// slowReader hands out its data a few bytes at a time with pauses, as a
+// slow client uploads.
+type slowReader struct {
+	data  []byte
+	pause time.Duration
+}
+
+func (s *slowReader) Read(b []byte) (int, error) {
+	if len(s.data) == 0 {
+		return 0, io.EOF
+	}
+	time.Sleep(s.pause)
+	n := copy(b[:min(len(b), 700)], s.data)
+	s.data = s.data[n:]
+	return n, nil
+}
+
+// TestExtractHeartbeat: while a slow archive arrives, the answer starts
+// with whitespace; the archive is still read to its end.
+func TestExtractHeartbeat(t *testing.T) {
+	c, acct := start(t, bulk.Options{YieldFrequency: 5 * time.Millisecond})
+	var members []member
+	for i := range 5 {
+		members = append(members, member{name: fmt.Sprintf("hb/%d", i), body: strings.Repeat("x", 1000)})
+	}
+	data := archive(t, false, members...)
+	req, err := http.NewRequest("PUT", c.URL+acct+"?extract-archive=tar", &slowReader{data: data, pause: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = int64(len(data))
+	req.Header.Set("X-Auth-Token", tok)
+	resp, body := c.Send(req)
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(string(body), " ") ||
+		!strings.HasSuffix(string(body), "\r\n\r\nNumber Files Created: 5\nResponse Body: \nResponse Status: 201 Created\nErrors:\n") {
+		t.Fatalf("slow extract = %d %q", resp.StatusCode, body)
+	}
+	for i := range 5 {
+		c.Must(http.StatusOK, "HEAD", fmt.Sprintf("%s/hb/%d", acct, i), tok, nil)
+	}
 }

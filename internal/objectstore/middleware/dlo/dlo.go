@@ -27,7 +27,11 @@ import (
 
 // Options configure the middleware.
 type Options struct {
-	Log *slog.Logger
+	// PageSize is the listing page asked for: a large object of more
+	// segments is read page after page, and is sent without a length or
+	// an etag (Swift's listing limit, 10000, by default).
+	PageSize int
+	Log      *slog.Logger
 }
 
 // Info is nil: Swift's dlo has no /info section.
@@ -42,19 +46,21 @@ func New(next http.Handler, opts ...Options) http.Handler {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	return &middleware{next: next, log: o.Log}
+	if o.PageSize <= 0 || o.PageSize > swift.ContainerListingLimit {
+		o.PageSize = swift.ContainerListingLimit
+	}
+	return &middleware{next: next, log: o.Log, pageSize: o.PageSize}
 }
 
 type middleware struct {
-	next http.Handler
-	log  *slog.Logger
+	next     http.Handler
+	log      *slog.Logger
+	pageSize int
 }
 
 const (
 	headerManifest = "X-Object-Manifest"
 	ignoreRangeIf  = "X-Backend-Ignore-Range-If-Metadata-Present"
-	// listingLimit is a full listing page: a shorter one is the last.
-	listingLimit = swift.ContainerListingLimit
 )
 
 func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -125,7 +131,7 @@ func (m *middleware) get(w http.ResponseWriter, r *http.Request, p swift.Path) {
 		writeResponse(w, r, errResp)
 		return
 	}
-	complete := len(page) < listingLimit
+	complete := len(page) < m.pageSize
 	h := http.Header{}
 	for k, v := range ic.Headers {
 		h[k] = v
@@ -185,7 +191,7 @@ type lister struct {
 // page lists the segments after marker; a failed listing is returned as
 // the answer to give.
 func (l *lister) page(marker string) ([]listed, *segment.Result) {
-	q := "format=json&prefix=" + url.QueryEscape(l.prefix)
+	q := "format=json&limit=" + strconv.Itoa(l.m.pageSize) + "&prefix=" + url.QueryEscape(l.prefix)
 	if marker != "" {
 		q += "&marker=" + url.QueryEscape(marker)
 	}
@@ -236,7 +242,7 @@ func (l *lister) pieces(page []listed, s segment.Span, yield func(segment.Piece,
 				last -= n
 			}
 		}
-		if len(page) < listingLimit || (!toEnd && last < 0) {
+		if len(page) < l.m.pageSize || (!toEnd && last < 0) {
 			return
 		}
 		next, errResp := l.page(page[len(page)-1].Name)

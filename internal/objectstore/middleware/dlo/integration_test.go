@@ -14,10 +14,10 @@ import (
 
 const tok = proxytest.Alice
 
-func start(t *testing.T) (*proxytest.Cluster, string) {
+func start(t *testing.T, o ...dlo.Options) (*proxytest.Cluster, string) {
 	t.Helper()
 	c := proxytest.Start(t, proxytest.Options{
-		Middle: func(core http.Handler) http.Handler { return dlo.New(core) },
+		Middle: func(core http.Handler) http.Handler { return dlo.New(core, o...) },
 	})
 	return c, "/v1/" + c.Account(tok)
 }
@@ -106,5 +106,45 @@ func TestManifestByPost(t *testing.T) {
 	}
 	if body := c.Must(http.StatusOK, "GET", acct+"/c/lo", tok, nil); string(body) != want {
 		t.Errorf("GET = %q, want %q", body, want)
+	}
+}
+
+// TestManySegments reads a large object listed over several pages: with
+// more segments than one page lists, the size is not known up front and
+// the object goes chunked, without an etag of its own and whole.
+func TestManySegments(t *testing.T) {
+	c, acct := start(t, dlo.Options{PageSize: 2})
+	c.Must(http.StatusCreated, "PUT", acct+"/c", tok, nil)
+	var want string
+	for i := range 5 {
+		part := strings.Repeat(string(rune('a'+i)), i+1)
+		want += part
+		c.Must(http.StatusCreated, "PUT", fmt.Sprintf("%s/c/seg/%d", acct, i), tok, []byte(part))
+	}
+	c.Must(http.StatusCreated, "PUT", acct+"/c/many", tok, nil, "X-Object-Manifest", "c/seg/")
+	resp, body := c.Do("GET", acct+"/c/many", tok, nil, "Range", "bytes=1-2")
+	if resp.StatusCode != http.StatusOK || string(body) != want || resp.Header.Get("Content-Length") != "" ||
+		resp.Header.Get("Etag") != `"`+md5hex("")+`"` && resp.Header.Get("Etag") != md5hex("") {
+		t.Errorf("GET = %d %q %v", resp.StatusCode, body, resp.Header)
+	}
+	// Two segments fit a page: the object is known whole.
+	c.Must(http.StatusCreated, "PUT", acct+"/c/few", tok, nil, "X-Object-Manifest", "c/seg/4")
+	resp, body = c.Do("GET", acct+"/c/few", tok, nil)
+	if string(body) != "eeeee" || resp.Header.Get("Content-Length") != "5" {
+		t.Errorf("one-page GET = %q %v", body, resp.Header)
+	}
+	// A segment container that cannot be listed.
+	c.Must(http.StatusCreated, "PUT", acct+"/c/nowhere", tok, nil, "X-Object-Manifest", "missing/x")
+	resp, _ = c.Do("GET", acct+"/c/nowhere", tok, nil)
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("manifest of a missing container = %d", resp.StatusCode)
+	}
+	// Another's segments: the listing is refused to the caller.
+	bob := "/v1/" + c.Account(proxytest.Bob)
+	c.Must(http.StatusCreated, "PUT", bob+"/pub", proxytest.Bob, nil, "X-Container-Read", ".r:*")
+	c.Must(http.StatusCreated, "PUT", bob+"/pub/steal", proxytest.Bob, nil, "X-Object-Manifest", "private/x")
+	resp, _ = c.Do("GET", bob+"/pub/steal", "", nil)
+	if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden {
+		t.Errorf("anonymous GET through a manifest of an unreadable container = %d", resp.StatusCode)
 	}
 }
