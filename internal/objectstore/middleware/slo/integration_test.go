@@ -178,3 +178,36 @@ func TestPutGetHeadStaticLargeObject(t *testing.T) {
 		t.Errorf("XML listing = %s", body)
 	}
 }
+
+// TestOddNames: segment names with "?", "#", "%" and non-ASCII letters
+// are names, not URL syntax, all the way through.
+func TestOddNames(t *testing.T) {
+	c, acct := start(t)
+	c.Must(http.StatusCreated, "PUT", acct+"/c", tok, nil)
+	names := []string{"what?x=1", "hash#tag", "100%", "café/ünï"}
+	var manifest []string
+	var want string
+	for i, n := range names {
+		body := strings.Repeat(string(rune('a'+i)), 2)
+		want += body
+		req := c.Request("PUT", acct+"/c/x", tok, []byte(body))
+		req.URL.Path = acct + "/c/" + n
+		req.URL.RawPath = ""
+		if resp, _ := c.Send(req); resp.StatusCode != http.StatusCreated {
+			t.Fatalf("PUT %q = %d", n, resp.StatusCode)
+		}
+		b, _ := json.Marshal("/c/" + n)
+		manifest = append(manifest, `{"path": `+string(b)+`}`)
+	}
+	c.Must(http.StatusCreated, "PUT", acct+"/c/big?multipart-manifest=put", tok, []byte("["+strings.Join(manifest, ",")+"]"))
+	if body := c.Must(http.StatusOK, "GET", acct+"/c/big", tok, nil); string(body) != want {
+		t.Errorf("GET = %q, want %q", body, want)
+	}
+	_, body := c.Do("DELETE", acct+"/c/big?multipart-manifest=delete", tok, nil)
+	if !strings.Contains(string(body), "Number Deleted: 5\n") {
+		t.Errorf("multipart delete = %q", body)
+	}
+	if resp, body := c.Do("GET", acct+"/c", tok, nil); len(body) != 0 {
+		t.Errorf("left in the container: %d %q", resp.StatusCode, body)
+	}
+}
