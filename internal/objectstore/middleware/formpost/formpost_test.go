@@ -73,6 +73,7 @@ func (f *fakeSwift) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	f.objects[r.URL.Path] = fakeObject{r.Header.Clone(), string(b)}
 	w.Header().Set("Access-Control-Allow-Origin", "*")
+	w.Header().Set("X-Trans-Id", "tx-upload")
 	w.Header().Set("Etag", "x")
 	w.WriteHeader(http.StatusCreated)
 }
@@ -167,7 +168,7 @@ func TestUploadWithoutRedirect(t *testing.T) {
 			if resp.StatusCode != 201 || got != "201 Created" || resp.Header.Get("Content-Type") != "text/plain" {
 				t.Fatalf("got %d %q %v", resp.StatusCode, got, resp.Header)
 			}
-			if resp.Header.Get("Access-Control-Allow-Origin") != "*" || resp.Header.Get("Etag") != "" {
+			if resp.Header.Get("Access-Control-Allow-Origin") != "*" || resp.Header.Get("X-Trans-Id") != "tx-upload" || resp.Header.Get("Etag") != "" {
 				t.Errorf("only CORS headers of the upload pass: %v", resp.Header)
 			}
 			o, ok := ft.fake.objects[tc.object]

@@ -51,6 +51,12 @@ func TestFormPostThroughTheCore(t *testing.T) {
 	if resp.StatusCode != 201 || string(got) != "201 Created" {
 		t.Fatalf("POST = %d %q", resp.StatusCode, got)
 	}
+	// What Tempest's assertHeaders(resp, "Object", "POST") looks for.
+	for _, h := range []string{"Content-Length", "Content-Type", "X-Trans-Id", "Date"} {
+		if resp.Header.Get(h) == "" {
+			t.Errorf("no %s in %v", h, resp.Header)
+		}
+	}
 	if data := c.Must(http.StatusOK, "GET", acct+"/c/ObjectTemptestfile", tok, nil); string(data) != "hello world" {
 		t.Errorf("uploaded = %q", data)
 	}

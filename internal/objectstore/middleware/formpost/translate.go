@@ -197,7 +197,9 @@ func (h *handler) upload(r *http.Request, attrs map[string]string, body io.Reade
 	res.status, res.body = resp.StatusCode, kept
 	res.header = http.Header{}
 	for k, v := range resp.Header {
-		if strings.HasPrefix(strings.ToLower(k), "access-control") {
+		// CORS as the upload answered it; the transaction id too, for an
+		// answer the core did not make.
+		if strings.HasPrefix(strings.ToLower(k), "access-control") || k == "X-Trans-Id" || k == "X-Openstack-Request-Id" {
 			res.header[k] = v
 		}
 	}
@@ -261,7 +263,9 @@ func (c *cappedReader) Read(b []byte) (int, error) {
 // message in the query, or the status as plain text.
 func (res *result) write(w http.ResponseWriter) {
 	for k, v := range res.header {
-		w.Header()[k] = v
+		if _, set := w.Header()[k]; !set {
+			w.Header()[k] = v
+		}
 	}
 	line := strconv.Itoa(res.status) + " " + swift.Title(res.status)
 	if res.redirect == "" {
