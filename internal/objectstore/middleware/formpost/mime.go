@@ -29,7 +29,14 @@ type form struct {
 // readBufferSize bounds how far ahead of the upload the reader looks.
 const readBufferSize = 64 << 10
 
+// maxBoundary bounds the boundary (RFC 2046 allows 70 bytes): the
+// reader must see a whole delimiter within its buffer.
+const maxBoundary = 1024
+
 func newForm(body io.Reader, boundary string) (*form, error) {
+	if boundary == "" || len(boundary) > maxBoundary {
+		return nil, errStartBoundary
+	}
 	br := bufio.NewReaderSize(body, readBufferSize)
 	start := "--" + boundary
 	for {

@@ -99,6 +99,10 @@ func TestFormLeniencyAndErrors(t *testing.T) {
 	if err != nil || len(parts) != 1 || parts[0].body != big {
 		t.Fatalf("big part: %d parts, %v", len(parts), err)
 	}
+	long := strings.Repeat("b", maxBoundary+1)
+	if _, err := readAll(t, "--"+long+"\r\n\r\nx\r\n--"+long+"--", long); err != errStartBoundary {
+		t.Errorf("overlong boundary: %v", err)
+	}
 	for _, bad := range []string{"", "preamble\r\n--b\r\n", "--c\r\n", "--bb\r\n"} {
 		if _, err := readAll(t, bad, "b"); err != errStartBoundary {
 			t.Errorf("%q: %v", bad, err)
@@ -128,4 +132,30 @@ func TestMessageMatchesPython(t *testing.T) {
 	if got := hmacHex("sha512", "formkey", msg); got != "2751e9d67bc351ad170257653ca118edc30af19b4bdbc30886d2aac048a750ad1843d3d1cf52a2c5cec890061f5e9221d6eed530606e79eb6ea8d822701f482c" {
 		t.Errorf("sha512 %s", got)
 	}
+}
+
+// FuzzForm: no input makes the reader panic or loop.
+func FuzzForm(f *testing.F) {
+	f.Add("--b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\nv\r\n--b--\r\n", "b")
+	f.Add("--b\r\n\r\n\r\n--b\r\n: \r\n \r\n\r\n--b", "b")
+	f.Add("\r\n--b\n", "b")
+	f.Fuzz(func(t *testing.T, body, boundary string) {
+		fm, err := newForm(strings.NewReader(body), boundary)
+		if err != nil {
+			return
+		}
+		for i := 0; ; i++ {
+			if i > len(body)+2 {
+				t.Fatal("more parts than bytes")
+			}
+			p, err := fm.next()
+			if err != nil || p == nil {
+				return
+			}
+			parseDisposition(p.header.Get("Content-Disposition"))
+			if _, err := io.ReadAll(p); err != nil {
+				return
+			}
+		}
+	})
 }

@@ -101,3 +101,18 @@ func TestContentDisposition(t *testing.T) {
 		t.Errorf("baseName = %q", b)
 	}
 }
+
+// FuzzQuery: no query or signature makes the parsers panic.
+func FuzzQuery(f *testing.F) {
+	f.Add("temp_url_sig=sha512:abc&temp_url_expires=2023-11-14T22:15:00Z&inline", "sha1:=")
+	f.Fuzz(func(t *testing.T, query, sig string) {
+		p := parseParams(query)
+		if p.expires != nil {
+			ParseExpires(*p.expires, time.Unix(1700000000, 0))
+		}
+		if d, s, err := ParseSignature(sig); err == nil && d == "" && s == "" && sig != "" && sig[0] != ':' {
+			t.Errorf("%q parsed to nothing", sig)
+		}
+		remoteIn("127.0.0.1:1", sig)
+	})
+}
