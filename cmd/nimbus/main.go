@@ -190,6 +190,7 @@ func printEndpoints(w io.Writer, eps map[string]string) {
 
 func cmdServe(args []string, stdout, stderr io.Writer) error {
 	fs, c := newFlags("serve SERVICE...", "Run the named services ("+strings.Join(app.Services, ", ")+") against the configured database and bus.", stderr)
+	devices := fs.String("devices", "", "object-storage: comma-separated device directories (default from config)")
 	var services []string
 	for len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		services, args = append(services, args[0]), args[1:]
@@ -205,6 +206,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	cfg, err := c.load()
 	if err != nil {
 		return err
+	}
+	if *devices != "" {
+		cfg.ObjectStore.Devices = strings.Split(*devices, ",")
 	}
 	ctx, stop := signalContext()
 	defer stop()

@@ -34,7 +34,7 @@ import (
 )
 
 // Services lists the services this build can run, in start order.
-var Services = []string{"identity", "image"}
+var Services = []string{"identity", "image", "object-storage", "object-proxy"}
 
 // Options say what Run does besides serving.
 type Options struct {
@@ -148,6 +148,10 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 		}
 	}
 
+	if err := runObjectStore(ctx, cfg, o, validator, log, serve, &closers); err != nil {
+		return err
+	}
+
 	if o.Ready != nil {
 		o.Ready(endpoints)
 	}
@@ -184,10 +188,14 @@ func openIdentity(ctx context.Context, cfg config.Config, b *bus.Bus, log *slog.
 
 // serviceURL is the catalog URL of a service run by this process.
 func serviceURL(cfg config.Config, name string) string {
-	port := map[string]int{"identity": cfg.Identity.Port, "image": cfg.Image.Port}[name]
+	port := map[string]int{"identity": cfg.Identity.Port, "image": cfg.Image.Port,
+		"object-storage": cfg.ObjectStore.StoragePort, "object-proxy": cfg.ObjectStore.ProxyPort}[name]
 	url := "http://" + net.JoinHostPort(cfg.Host(), strconv.Itoa(port))
-	if name == "identity" {
+	switch name {
+	case "identity":
 		url += "/v3"
+	case "object-proxy":
+		url += "/v1/AUTH_%(project_id)s"
 	}
 	return url
 }

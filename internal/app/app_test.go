@@ -90,6 +90,8 @@ func TestUpBootstrapsOnceAndKeepsStateAcrossRestarts(t *testing.T) {
 	cfg := config.Default(dir)
 	cfg.Identity.Port = freePort(t)
 	cfg.Image.Port = freePort(t)
+	cfg.ObjectStore.ProxyPort = freePort(t)
+	cfg.ObjectStore.StoragePort = freePort(t)
 	cfg.Identity.BcryptCost = 4
 	cfg.LogLevel = "warn"
 
@@ -138,6 +140,8 @@ func TestRemoteValidationAgainstRunningIdentity(t *testing.T) {
 	cfg := config.Default(dir)
 	cfg.Identity.Port = freePort(t)
 	cfg.Image.Port = freePort(t)
+	cfg.ObjectStore.ProxyPort = freePort(t)
+	cfg.ObjectStore.StoragePort = freePort(t)
 	cfg.Identity.BcryptCost = 4
 	eps, stop := start(t, cfg)
 	defer stop()

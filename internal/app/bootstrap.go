@@ -12,8 +12,13 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/identity"
 )
 
-// catalogNames are the service names OpenStack clients expect.
-var catalogNames = map[string]string{"identity": "keystone", "image": "glance"}
+// catalog maps a Nimbus service with a public API to its catalog type and
+// the service name OpenStack clients expect.
+var catalog = map[string][2]string{
+	"identity":     {"identity", "keystone"},
+	"image":        {"image", "glance"},
+	"object-proxy": {"object-store", "swift"},
+}
 
 // bootstrap makes the first admin and the catalog entries of the running
 // services, and on the first start writes clouds.yaml and admin-openrc.
@@ -21,9 +26,16 @@ var catalogNames = map[string]string{"identity": "keystone", "image": "glance"}
 func bootstrap(ctx context.Context, cfg config.Config, svc *identity.Service, endpoints map[string]string, log *slog.Logger) error {
 	password := newPassword()
 	opts := identity.BootstrapOptions{AdminUser: "admin", AdminPassword: password, AdminProject: "admin", Region: cfg.Region}
-	for typ, url := range endpoints {
-		opts.Services = append(opts.Services, identity.BootstrapService{Type: typ, Name: catalogNames[typ],
+	for name, url := range endpoints {
+		entry, ok := catalog[name]
+		if !ok {
+			continue // not a public API (object-storage)
+		}
+		opts.Services = append(opts.Services, identity.BootstrapService{Type: entry[0], Name: entry[1],
 			URLs: map[string]string{"public": url, "internal": url, "admin": url}})
+		if name == "object-proxy" {
+			opts.Roles = append(opts.Roles, cfg.ObjectStore.ResellerAdminRole)
+		}
 	}
 	res, err := svc.Bootstrap(ctx, opts)
 	if err != nil {

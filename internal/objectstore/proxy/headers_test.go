@@ -129,14 +129,14 @@ func TestRoute(t *testing.T) {
 }
 
 func TestTransID(t *testing.T) {
-	id := newTransID("")
+	id := NewTransID("")
 	if len(id) != 34 || !strings.HasPrefix(id, "tx") || id[23] != '-' {
 		t.Fatalf("trans id %q", id)
 	}
-	if newTransID("") == id {
+	if NewTransID("") == id {
 		t.Fatal("two equal trans ids")
 	}
-	if got := newTransID("my extra"); !strings.HasSuffix(got, "-my%20extra") {
+	if got := NewTransID("my extra"); !strings.HasSuffix(got, "-my%20extra") {
 		t.Fatalf("with extra: %q", got)
 	}
 }

@@ -139,7 +139,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}()
 	id := TransID(r.Context())
 	if id == "" {
-		id = newTransID(r.Header.Get("X-Trans-Id-Extra"))
+		id = NewTransID(r.Header.Get("X-Trans-Id-Extra"))
 		r = r.WithContext(WithTransID(r.Context(), id))
 	}
 	h := w.Header()

@@ -24,10 +24,10 @@ func TransID(ctx context.Context) string {
 	return id
 }
 
-// newTransID makes an id in Swift's form: "tx", 21 random hex digits, "-",
+// NewTransID makes an id in Swift's form: "tx", 21 random hex digits, "-",
 // the time as 10 hex digits, then the client's X-Trans-Id-Extra (quoted, at
 // most 32 bytes) after a "-". Tempest checks the form.
-func newTransID(extra string) string {
+func NewTransID(extra string) string {
 	const hex = "0123456789abcdef"
 	var b [2 + 21 + 1 + 10]byte
 	b[0], b[1] = 't', 'x'
