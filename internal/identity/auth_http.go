@@ -260,7 +260,7 @@ func (h *handlers) tokenBody(r *http.Request, t *Token, withCatalog bool) map[st
 		if withCatalog {
 			cat, err := h.svc.Catalog(r.Context())
 			if err == nil {
-				body["catalog"] = catalogWire(cat)
+				body["catalog"] = catalogWire(cat, catalogSubs(t.User.ID, t.Project))
 			} else {
 				body["catalog"] = []any{}
 			}
@@ -298,12 +298,21 @@ func domainName(d *Domain) string {
 	return d.Name
 }
 
-func catalogWire(cat []CatalogEntry) []any {
+// catalogWire renders a token's catalog. Endpoint URLs may name the
+// token's project and user as Keystone allows ("%(project_id)s",
+// "$(tenant_id)s", "%(user_id)s": Swift's /v1/AUTH_%(project_id)s); an
+// endpoint whose URL needs a project the token lacks is left out, as
+// Keystone does.
+func catalogWire(cat []CatalogEntry, subs map[string]string) []any {
 	out := make([]any, 0, len(cat))
 	for _, e := range cat {
 		eps := make([]any, 0, len(e.Endpoints))
 		for _, ep := range e.Endpoints {
-			eps = append(eps, map[string]any{"id": ep.ID, "interface": ep.Interface, "url": ep.URL,
+			url, ok := formatEndpointURL(ep.URL, subs)
+			if !ok {
+				continue
+			}
+			eps = append(eps, map[string]any{"id": ep.ID, "interface": ep.Interface, "url": url,
 				"region": ep.RegionID, "region_id": ep.RegionID})
 		}
 		out = append(out, map[string]any{"id": e.Service.ID, "type": e.Service.Type, "name": e.Service.Name, "endpoints": eps})
@@ -328,7 +337,11 @@ func (h *handlers) authCatalog(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeOK(w, map[string]any{"catalog": catalogWire(cat), "links": listLinks(r)})
+	var proj *Project
+	if p.ProjectID != "" {
+		proj = &Project{ID: p.ProjectID}
+	}
+	return writeOK(w, map[string]any{"catalog": catalogWire(cat, catalogSubs(p.UserID, proj)), "links": listLinks(r)})
 }
 
 func (h *handlers) authProjects(w http.ResponseWriter, r *http.Request) error {

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"strings"
 	"sync"
 )
 
@@ -57,4 +58,46 @@ func (s *Service) Catalog(ctx context.Context) ([]CatalogEntry, error) {
 	}
 	c.entries, c.gen, c.loaded = out, gen, true
 	return out, nil
+}
+
+// catalogSubs are the values an endpoint URL may name.
+func catalogSubs(userID string, project *Project) map[string]string {
+	subs := map[string]string{"user_id": userID}
+	if project != nil {
+		subs["project_id"], subs["tenant_id"] = project.ID, project.ID
+	}
+	return subs
+}
+
+// formatEndpointURL fills "%(name)s" and "$(name)s" in url. It reports
+// false when a name has no value: the endpoint is not for this token.
+func formatEndpointURL(url string, subs map[string]string) (string, bool) {
+	if !strings.Contains(url, "(") {
+		return url, true
+	}
+	var b strings.Builder
+	for {
+		i := strings.IndexAny(url, "%$")
+		if i < 0 || i+1 >= len(url) || url[i+1] != '(' {
+			if i < 0 {
+				b.WriteString(url)
+				return b.String(), true
+			}
+			b.WriteString(url[:i+1])
+			url = url[i+1:]
+			continue
+		}
+		end := strings.Index(url[i:], ")s")
+		if end < 0 {
+			b.WriteString(url)
+			return b.String(), true
+		}
+		v, ok := subs[url[i+2:i+end]]
+		if !ok || v == "" {
+			return "", false
+		}
+		b.WriteString(url[:i])
+		b.WriteString(v)
+		url = url[i+end+2:]
+	}
 }
