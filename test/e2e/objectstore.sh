@@ -103,9 +103,9 @@ expect_eq "SLO md5" "$(md5 "$F/big.back")" "$(md5 "$F/big.bin")"
 run sw list e2e_segments
 expect_nonempty "segments" "$OUT"
 
-step "swift upload --segment-size (DLO)"
+step "swift upload --segment-size (DLO, swiftclient's default)"
 cp "$F/big.bin" "$F/dlo.bin"
-(cd "$F" && run sw upload --use-dlo --segment-size 2097152 e2e dlo.bin)
+(cd "$F" && run sw upload --segment-size 2097152 e2e dlo.bin)
 run sw stat e2e dlo.bin
 expect_contains "DLO manifest" "$OUT" "Manifest: e2e_segments/dlo.bin/"
 run sw download e2e dlo.bin -o "$F/dlo.back"
