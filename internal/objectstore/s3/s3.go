@@ -24,6 +24,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/nimbus-cloud/nimbus/internal/authn"
+	"github.com/nimbus-cloud/nimbus/internal/objectstore/proxy"
 	"github.com/nimbus-cloud/nimbus/internal/objectstore/swift"
 )
 
@@ -116,7 +117,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.next.ServeHTTP(w, r)
 		return
 	}
-	req := &request{w: &trackingWriter{ResponseWriter: w}, id: newRequestID(), r: r}
+	// S3's request id is Swift's transaction id when the front of the
+	// pipeline gave one, so logs and X-Trans-Id agree.
+	id := proxy.TransID(r.Context())
+	if id == "" {
+		id = newRequestID()
+	}
+	req := &request{w: &trackingWriter{ResponseWriter: w}, id: id, r: r}
 	req.log = h.o.Log.With("request_id", req.id)
 	defer func() {
 		if v := recover(); v != nil {
