@@ -163,8 +163,10 @@ func requestMeta(h map[string][]string, withSysmeta bool) map[string]string {
 		if len(v) == 0 {
 			continue
 		}
-		// An empty value is how the proxy removes a key (X-Remove-*).
-		if v[0] == "" || len(k) > 0xffff {
+		// Swift keeps a user metadata key with an empty value (an object
+		// POST replaces all of them, so emptiness never means removal);
+		// other headers with no value are not stored.
+		if (v[0] == "" && !isUserMeta(k)) || len(k) > 0xffff {
 			continue
 		}
 		if isUserMeta(k) || isTransient(k) || allowedHeaders[k] || (withSysmeta && isSysmeta(k)) {
