@@ -151,6 +151,25 @@ func hasLength(r *http.Request) bool {
 	return false
 }
 
+// fullDuplex lets the handler read r.Body while the answer (its
+// heartbeat) is being written, and returns what the handler must defer:
+// closing r.Body in its own goroutine before it returns.
+//
+// In full duplex, net/http leaves whatever of the body the handler did
+// not read (a refused request's, the padding after an archive's end, a
+// chunked body's last chunk) for after the handler. Reading that rest to
+// its end then starts the connection's background read, which nothing
+// stops, and the next request on the connection collides with it: the
+// server panics with "invalid concurrent Body.Read call" and the client
+// sees its connection reset (golang/go#68560). Closed by the handler,
+// the rest is read (or, past net/http's limit, the connection marked to
+// close) while the request is still in flight, and the server ends that
+// background read before it reads the next request.
+func fullDuplex(w http.ResponseWriter, r *http.Request) (closeBody func()) {
+	_ = http.NewResponseController(w).EnableFullDuplex()
+	return func() { _ = r.Body.Close() }
+}
+
 // authHeaders are the client headers carried by every sub-request: bulk
 // runs before auth, which needs them to know the caller.
 var authHeaders = []string{"X-Auth-Token", "X-Storage-Token", "X-Service-Token"}

@@ -219,7 +219,9 @@ func (d *deleter) deleteOne(it Item, base string) {
 // a line.
 func (m *middleware) bulkDelete(w http.ResponseWriter, r *http.Request, format string) {
 	// The list may still be arriving when the first heartbeat goes out.
-	_ = http.NewResponseController(w).EnableFullDuplex()
+	// It is read only by the items iterator, in this goroutine (Delete
+	// ranges over it itself), and closed before this returns.
+	defer fullDuplex(w, r)()
 	var items iter.Seq2[Item, error] = func(yield func(Item, error) bool) {
 		ct := r.Header.Get("Content-Type")
 		if ct != "" && !strings.HasPrefix(ct, "text/plain") {

@@ -40,8 +40,9 @@ type extraction struct {
 // Member names are only ever used as object names, never as file paths.
 func (m *middleware) extract(w http.ResponseWriter, r *http.Request, compress, format string) {
 	// The archive is read while heartbeats are written: without this, an
-	// HTTP/1 server drops the unread body once the answer starts.
-	_ = http.NewResponseController(w).EnableFullDuplex()
+	// HTTP/1 server drops the unread body once the answer starts. It is
+	// read only in this goroutine and closed before this returns.
+	defer fullDuplex(w, r)()
 	p := StartProgress(w, format, http.StatusOK, m.o.YieldFrequency)
 	x := &extraction{m: m, r: r, containers: map[string]bool{}}
 	status, body := http.StatusCreated, ""

@@ -2,11 +2,13 @@ package bulk_test
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -346,5 +348,70 @@ func TestExtractHeartbeat(t *testing.T) {
 	}
 	for i := range 5 {
 		c.Must(http.StatusOK, "HEAD", fmt.Sprintf("%s/hb/%d", acct, i), tok, nil)
+	}
+}
+
+// TestUnreadBodyKeepAlive: a bulk request whose body is not read to its
+// end (refused before reading, stopped at the archive's end with padding
+// after it, a chunked body whose last chunk is never asked for) leaves
+// the connection fit for the next request. With full duplex on, the
+// server used to finish reading such a body after the handler returned,
+// which set off a read of the connection that the next request then
+// collided with ("invalid concurrent Body.Read call", golang/go#68560).
+func TestUnreadBodyKeepAlive(t *testing.T) {
+	c, acct := start(t, bulk.Options{YieldFrequency: time.Millisecond})
+	c.Must(http.StatusCreated, "PUT", acct+"/ka", tok, nil)
+	c.Must(http.StatusCreated, "PUT", acct+"/ka/keep", tok, []byte("x"))
+	padded := append(archive(t, false, member{name: "ka/x", body: "x"}), make([]byte, 10240)...)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(c.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	send := func(name, head string, body []byte) string {
+		t.Helper()
+		msg := head + "Host: nimbus\r\nX-Auth-Token: " + tok + "\r\n"
+		if !strings.Contains(head, "Transfer-Encoding") {
+			msg += fmt.Sprintf("Content-Length: %d\r\n", len(body))
+		}
+		if _, err := io.WriteString(conn, msg+"\r\n"+string(body)); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		out, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return string(out)
+	}
+	for _, tc := range []struct {
+		name, head string
+		body       []byte
+		want       string
+	}{
+		{"wrong content type", "DELETE " + acct + "?bulk-delete HTTP/1.1\r\nContent-Type: application/json\r\n",
+			[]byte("/ka/keep\n"), "406 Not Acceptable"},
+		{"unacceptable answer", "POST " + acct + "?bulk-delete HTTP/1.1\r\nAccept: image/png\r\n",
+			[]byte("/ka/keep\n"), "406 Not Acceptable"},
+		{"long name", "DELETE " + acct + "?bulk-delete HTTP/1.1\r\n",
+			[]byte("/ka/" + strings.Repeat("x", 3000) + "\n" + strings.Repeat("/ka/keep\n", 2000)), "Invalid File Name"},
+		{"padded archive", "PUT " + acct + "?extract-archive=tar HTTP/1.1\r\n", padded, "201 Created"},
+		{"chunked archive", "PUT " + acct + "?extract-archive=tar HTTP/1.1\r\nTransfer-Encoding: chunked\r\n",
+			fmt.Appendf(nil, "%x\r\n%s\r\n0\r\n\r\n", len(padded), padded), "201 Created"},
+		{"unsupported archive", "PUT " + acct + "?extract-archive=zip HTTP/1.1\r\n", padded, "Unsupported archive format"},
+		{"unacceptable archive", "PUT " + acct + "?extract-archive=tar HTTP/1.1\r\nAccept: image/png\r\n", padded, "406 Not Acceptable"},
+	} {
+		if out := send(tc.name, tc.head, tc.body); !strings.Contains(out, tc.want) {
+			t.Errorf("%s: %q, want %q in it", tc.name, out, tc.want)
+		}
+		// The next request on the same connection.
+		if out := send(tc.name+", then a GET", "GET "+acct+"/ka/keep HTTP/1.1\r\n", nil); out != "x" {
+			t.Errorf("%s, then a GET: %q", tc.name, out)
+		}
 	}
 }

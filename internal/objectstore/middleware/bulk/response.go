@@ -250,20 +250,24 @@ type Progress struct {
 	started   bool
 	done      bool
 	stop      chan struct{}
+	beating   chan struct{} // closed when the heartbeat goroutine is gone
 	separator string
 }
 
 // StartProgress begins the heartbeat of an answer with the given status
 // and body format (Content-Type; "" leaves Swift's default).
 func StartProgress(w http.ResponseWriter, format string, status int, interval time.Duration) *Progress {
-	p := &Progress{w: w, format: format, status: status, stop: make(chan struct{})}
+	p := &Progress{w: w, format: format, status: status, stop: make(chan struct{}), beating: make(chan struct{})}
 	if interval > 0 {
 		go p.beat(interval)
+	} else {
+		close(p.beating)
 	}
 	return p
 }
 
 func (p *Progress) beat(interval time.Duration) {
+	defer close(p.beating)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -322,9 +326,12 @@ func (p *Progress) Begin() {
 	}
 }
 
-// Finish writes the result and stops the heartbeat.
+// Finish stops the heartbeat, waiting for its goroutine to end so that
+// nothing touches the ResponseWriter once the handler returns, and writes
+// the result.
 func (p *Progress) Finish(body []byte) {
 	close(p.stop)
+	<-p.beating
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.done = true
