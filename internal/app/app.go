@@ -121,7 +121,8 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 		if err := serve("identity", cfg.Identity.Port, h); err != nil {
 			return err
 		}
-	} else {
+	} else if slices.ContainsFunc(o.Services, func(s string) bool { return s == "image" || s == "object-proxy" }) {
+		// Only APIs that check tokens need identity; a storage node does not.
 		remote, err := authn.NewRemote(authn.RemoteOptions{AuthURL: cfg.Auth.URL, Username: cfg.Auth.Username,
 			Password: cfg.Auth.Password, ProjectName: cfg.Auth.ProjectName, UserDomainName: cfg.Auth.UserDomainName,
 			ProjectDomainName: cfg.Auth.ProjectDomainName})
