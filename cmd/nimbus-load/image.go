@@ -17,15 +17,16 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
 type imageFlags struct {
 	authURL, username, password, project string
 	userDomain, projectDomain            string
-	imageURL                             string
+	imageURL, image                      string
 	size                                 string
-	keep                                 bool
+	keep, dropCaches                     bool
 }
 
 // imageCmd measures one image through the Image API: create, upload a
@@ -49,15 +50,22 @@ func imageCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&f.imageURL, "image-url", "", "image endpoint; default: the public one of the token's catalog")
 	fs.StringVar(&f.size, "size", "1GiB", "bytes to upload: a number with an optional suffix KiB, MiB, GiB, TiB (K, M, G, T too) or kB, MB, GB, TB")
 	fs.BoolVar(&f.keep, "keep", false, "keep the image instead of deleting it")
+	fs.StringVar(&f.image, "image", "", "only download this image, which an earlier run with the same --size uploaded and kept; it is kept again")
+	fs.BoolVar(&f.dropCaches, "drop-caches", false, "sync and drop the kernel's page cache before the download, so that it reads the disk (root, on the server's host)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `usage: nimbus-load image [flags]
 
 Creates a raw image, uploads --size bytes of a generated pseudo-random
-stream (never held in memory), downloads it, checks the md5 of what came
-back against what was sent and against the image's checksum, and deletes
-the image. Reports MB/s (10^6 bytes/s) each way. The md5 of the upload is
-computed before the upload starts; the download is hashed as it arrives,
-as glanceclient does.
+stream (never held in memory), downloads it, checks that every byte that
+came back is the one sent and that the image's checksum (Content-MD5) is
+the md5 of the upload, and deletes the image. Reports MB/s (10^6 bytes/s)
+each way. The md5 of the upload is computed before the upload starts;
+the download is compared with the regenerated stream as it arrives, which
+costs a memcmp where an md5 (as glanceclient does) would cap the download
+at the speed of one core's md5.
+
+With --keep and then --image ID, a script can time other reads of the same
+image between the upload and the download.
 
 Flags:
 `)
@@ -142,11 +150,73 @@ func runImage(ctx context.Context, f imageFlags, size int64, stdout io.Writer) e
 	}
 	want := hex.EncodeToString(sum.Sum(nil))
 
+	id, result := f.image, ""
+	if id == "" {
+		if id, err = createImage(call, stdout); err != nil {
+			return err
+		}
+		if !f.keep {
+			defer func() {
+				if r, err := call("DELETE", "/v2/images/"+id, "", nil, 0, http.StatusNoContent); err == nil {
+					r.Body.Close()
+				} else {
+					fmt.Fprintf(stdout, "delete image %s: %v\n", id, err)
+				}
+			}()
+		}
+		t0 := time.Now()
+		resp, err := call("PUT", "/v2/images/"+id+"/file", "application/octet-stream", newNoise(size), size, http.StatusNoContent)
+		if err != nil {
+			return fmt.Errorf("upload: %w", err)
+		}
+		resp.Body.Close()
+		up := time.Since(t0)
+		fmt.Fprintf(stdout, "upload:   %8.1f MB/s (%.2f s)\n", float64(size)/1e6/up.Seconds(), up.Seconds())
+		result = fmt.Sprintf("up_MBps=%.1f ", float64(size)/1e6/up.Seconds())
+	}
+
+	if f.dropCaches {
+		if err := dropCaches(); err != nil {
+			return err
+		}
+	}
+	t0 := time.Now()
+	resp, err := call("GET", "/v2/images/"+id+"/file", "", nil, 0, http.StatusOK)
+	if err != nil {
+		return fmt.Errorf("download: %w", err)
+	}
+	n, err := compare(resp.Body, newNoise(size))
+	resp.Body.Close()
+	down := time.Since(t0)
+	if err != nil {
+		return fmt.Errorf("download: after %d bytes: %w", n, err)
+	}
+	cache := "page cache kept"
+	if f.dropCaches {
+		cache = "page cache dropped"
+	}
+	fmt.Fprintf(stdout, "download: %8.1f MB/s (%.2f s, %s, compared with the upload as it arrives)\n", float64(n)/1e6/down.Seconds(), down.Seconds(), cache)
+	header := resp.Header.Get("Content-MD5")
+	switch {
+	case n != size:
+		return fmt.Errorf("downloaded %d bytes, uploaded %d", n, size)
+	case header != "" && header != want:
+		return fmt.Errorf("image checksum (Content-MD5) %s, md5 of the upload %s", header, want)
+	}
+	fmt.Fprintf(stdout, "data ok:  every byte as uploaded, md5 %s\n", want)
+	fmt.Fprintf(stdout, "RESULT %sdown_MBps=%.1f bytes=%d\n", result, float64(n)/1e6/down.Seconds(), size)
+	return nil
+}
+
+type callFunc func(method, path, ctype string, body io.Reader, length int64, want int) (*http.Response, error)
+
+// createImage creates a raw image for the data and prints its id.
+func createImage(call callFunc, stdout io.Writer) (string, error) {
 	name := fmt.Sprintf("nimbus-load-%d", time.Now().UnixNano())
 	body, _ := json.Marshal(map[string]any{"name": name, "disk_format": "raw", "container_format": "bare"})
 	resp, err := call("POST", "/v2/images", "application/json", bytes.NewReader(body), int64(len(body)), http.StatusCreated)
 	if err != nil {
-		return fmt.Errorf("create image: %w", err)
+		return "", fmt.Errorf("create image: %w", err)
 	}
 	var img struct {
 		ID string `json:"id"`
@@ -154,52 +224,40 @@ func runImage(ctx context.Context, f imageFlags, size int64, stdout io.Writer) e
 	err = json.NewDecoder(resp.Body).Decode(&img)
 	resp.Body.Close()
 	if err != nil || img.ID == "" {
-		return fmt.Errorf("create image: no id in the answer (%v)", err)
+		return "", fmt.Errorf("create image: no id in the answer (%v)", err)
 	}
-	if !f.keep {
-		defer func() {
-			if r, err := call("DELETE", "/v2/images/"+img.ID, "", nil, 0, http.StatusNoContent); err == nil {
-				r.Body.Close()
-			} else {
-				fmt.Fprintf(stdout, "delete image %s: %v\n", img.ID, err)
-			}
-		}()
-	}
+	fmt.Fprintf(stdout, "image:    %s\n", img.ID)
+	return img.ID, nil
+}
 
-	t0 := time.Now()
-	resp, err = call("PUT", "/v2/images/"+img.ID+"/file", "application/octet-stream", newNoise(size), size, http.StatusNoContent)
-	if err != nil {
-		return fmt.Errorf("upload: %w", err)
+// compare reads r to its end and checks it against the stream want,
+// returning how many bytes it read. Reads of 4 MiB go past the
+// transport's 1 MiB buffer straight into ours.
+func compare(r io.Reader, want *noise) (int64, error) {
+	buf := make([]byte, 4<<20)
+	var n int64
+	for {
+		k, err := r.Read(buf)
+		if at := want.diff(buf[:k]); at >= 0 {
+			return n, fmt.Errorf("byte %d differs from the upload", at)
+		}
+		n += int64(k)
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
 	}
-	resp.Body.Close()
-	up := time.Since(t0)
-	fmt.Fprintf(stdout, "upload:   %8.1f MB/s (%.2f s)\n", float64(size)/1e6/up.Seconds(), up.Seconds())
+}
 
-	t0 = time.Now()
-	resp, err = call("GET", "/v2/images/"+img.ID+"/file", "", nil, 0, http.StatusOK)
-	if err != nil {
-		return fmt.Errorf("download: %w", err)
+// dropCaches writes dirty pages out and empties the page cache, as a
+// cold dd read is measured after.
+func dropCaches() error {
+	syscall.Sync()
+	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3\n"), 0); err != nil {
+		return fmt.Errorf("drop the page cache: %w", err)
 	}
-	got := md5.New()
-	n, err := io.Copy(got, resp.Body)
-	resp.Body.Close()
-	down := time.Since(t0)
-	if err != nil {
-		return fmt.Errorf("download: after %d bytes: %w", n, err)
-	}
-	fmt.Fprintf(stdout, "download: %8.1f MB/s (%.2f s, md5 as it arrives)\n", float64(n)/1e6/down.Seconds(), down.Seconds())
-	gotSum := hex.EncodeToString(got.Sum(nil))
-	header := resp.Header.Get("Content-MD5")
-	switch {
-	case n != size:
-		return fmt.Errorf("downloaded %d bytes, uploaded %d", n, size)
-	case gotSum != want:
-		return fmt.Errorf("md5 of the download %s, of the upload %s", gotSum, want)
-	case header != "" && header != want:
-		return fmt.Errorf("image checksum (Content-MD5) %s, md5 of the upload %s", header, want)
-	}
-	fmt.Fprintf(stdout, "md5 ok:   %s\n", want)
-	fmt.Fprintf(stdout, "RESULT up_MBps=%.1f down_MBps=%.1f bytes=%d\n", float64(size)/1e6/up.Seconds(), float64(n)/1e6/down.Seconds(), size)
 	return nil
 }
 
@@ -295,14 +353,41 @@ func (z *noise) Read(p []byte) (int, error) {
 	p = p[:min(int64(len(p)), z.n-z.off)]
 	total := 0
 	for len(p) > 0 {
-		blk, in := z.off>>20, int(z.off&(1<<20-1))
-		if in == 0 {
-			for i := 0; i < len(z.block); i += 4096 {
-				binary.LittleEndian.PutUint64(z.block[i:], uint64(blk))
-			}
-		}
-		n := copy(p, z.block[in:])
+		n := copy(p, z.chunk())
 		p, z.off, total = p[n:], z.off+int64(n), total+n
 	}
 	return total, nil
+}
+
+// diff moves past len(p) bytes of the stream and returns the offset of
+// the first of them that p does not match (or that is past the end), or
+// -1 if p matches.
+func (z *noise) diff(p []byte) int64 {
+	for len(p) > 0 {
+		if z.off >= z.n {
+			return z.off
+		}
+		want := z.chunk()
+		n := min(len(p), len(want))
+		if !bytes.Equal(p[:n], want[:n]) {
+			i := 0
+			for p[i] == want[i] {
+				i++
+			}
+			return z.off + int64(i)
+		}
+		p, z.off = p[n:], z.off+int64(n)
+	}
+	return -1
+}
+
+// chunk is the stream from off to the end of off's block or of the stream.
+func (z *noise) chunk() []byte {
+	blk, in := z.off>>20, int(z.off&(1<<20-1))
+	if in == 0 {
+		for i := 0; i < len(z.block); i += 4096 {
+			binary.LittleEndian.PutUint64(z.block[i:], uint64(blk))
+		}
+	}
+	return z.block[in:min(int64(len(z.block)), int64(in)+z.n-z.off)]
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -77,13 +78,38 @@ func TestImageRoundTrip(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out.String(), errOut.String())
 	}
-	for _, want := range []string{"upload:", "download:", "md5 ok:", "RESULT up_MBps="} {
+	for _, want := range []string{"upload:", "download:", "data ok:", "RESULT up_MBps="} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
 	}
 	if files, _ := filepath.Glob(filepath.Join(storeDir, "*")); len(files) != 0 {
 		t.Errorf("image not deleted: %v", files)
+	}
+}
+
+func TestImageKeepThenDownloadOnly(t *testing.T) {
+	authURL, storeDir := imageCloud(t, nil)
+	var out, errOut bytes.Buffer
+	args := []string{"image", "--auth-url", authURL, "--password", "pw", "--size", "2MiB"}
+	if code := run(t.Context(), append(args, "--keep"), &out, &errOut); code != 0 {
+		t.Fatalf("--keep: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	_, rest, _ := strings.Cut(out.String(), "image:    ")
+	id, _, _ := strings.Cut(rest, "\n")
+	out.Reset()
+	if code := run(t.Context(), append(args, "--image", id), &out, &errOut); code != 0 {
+		t.Fatalf("--image %s: exit %d\n%s%s", id, code, out.String(), errOut.String())
+	}
+	if s := out.String(); strings.Contains(s, "upload:") || !strings.Contains(s, "RESULT down_MBps=") {
+		t.Errorf("--image uploads, or reports no download:\n%s", s)
+	}
+	if _, err := os.Stat(filepath.Join(storeDir, id)); err != nil {
+		t.Errorf("image %s not kept: %v", id, err)
+	}
+	// The data is checked against the stream of --size: 1 MiB is too short.
+	if code := run(t.Context(), []string{"image", "--auth-url", authURL, "--password", "pw", "--size", "1MiB", "--image", id}, &out, &errOut); code != 1 {
+		t.Errorf("--image with another --size: exit %d, want 1", code)
 	}
 }
 
@@ -106,9 +132,35 @@ func TestImageDetectsCorruption(t *testing.T) {
 	authURL, _ := imageCloud(t, corrupt)
 	var out, errOut bytes.Buffer
 	code := run(t.Context(), []string{"image", "--auth-url", authURL, "--password", "pw", "--size", "1MiB"}, &out, &errOut)
-	if code != 1 || !strings.Contains(errOut.String(), "md5 of the download") {
-		t.Fatalf("exit %d, want 1 with an md5 mismatch\n%s%s", code, out.String(), errOut.String())
+	if code != 1 || !strings.Contains(errOut.String(), "byte 524288 differs from the upload") {
+		t.Fatalf("exit %d, want 1 with a difference at the middle byte\n%s%s", code, out.String(), errOut.String())
 	}
+}
+
+func TestImageDetectsWrongChecksum(t *testing.T) {
+	// The data is right but the image's checksum is not its md5.
+	wrongSum := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == "GET" && strings.HasSuffix(r.URL.Path, "/file") {
+				w = &headerEdit{ResponseWriter: w}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	authURL, _ := imageCloud(t, wrongSum)
+	var out, errOut bytes.Buffer
+	code := run(t.Context(), []string{"image", "--auth-url", authURL, "--password", "pw", "--size", "1MiB"}, &out, &errOut)
+	if code != 1 || !strings.Contains(errOut.String(), "image checksum (Content-MD5) 00000000000000000000000000000000") {
+		t.Fatalf("exit %d, want 1 with a checksum mismatch\n%s%s", code, out.String(), errOut.String())
+	}
+}
+
+// headerEdit replaces Content-MD5 with zeros as the header goes out.
+type headerEdit struct{ http.ResponseWriter }
+
+func (h *headerEdit) WriteHeader(code int) {
+	h.Header().Set("Content-MD5", strings.Repeat("0", 32))
+	h.ResponseWriter.WriteHeader(code)
 }
 
 func TestImageBadFlags(t *testing.T) {
@@ -154,6 +206,22 @@ func TestNoiseStream(t *testing.T) {
 	}
 	if len(a) != n || !bytes.Equal(a, b) {
 		t.Fatalf("noise read two ways: %d and %d bytes, or different", len(a), len(b))
+	}
+	for _, step := range []int{1, 4096, 1<<20 + 1, n} {
+		z := newNoise(n)
+		for i := 0; i < n; i += step {
+			if at := z.diff(a[i:min(i+step, n)]); at >= 0 {
+				t.Fatalf("diff of the stream itself in steps of %d: %d", step, at)
+			}
+		}
+	}
+	c := bytes.Clone(a)
+	c[1<<20+5] ^= 0x80
+	if at := newNoise(n).diff(c); at != 1<<20+5 {
+		t.Fatalf("diff at %d, want %d", at, 1<<20+5)
+	}
+	if at := newNoise(n).diff(append(bytes.Clone(a), 0)); at != n {
+		t.Fatalf("diff of a byte too many at %d, want %d", at, n)
 	}
 	if md5.Sum(a[:1<<20]) == md5.Sum(a[1<<20:2<<20]) || md5.Sum(a[:1<<20]) == md5.Sum(make([]byte, 1<<20)) {
 		t.Fatal("noise repeats, or is zeros")

@@ -2,8 +2,6 @@ package image
 
 import (
 	"context"
-	"crypto/md5"
-	"crypto/sha512"
 	"database/sql"
 	"encoding/hex"
 	"errors"
@@ -14,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/nimbus-cloud/nimbus/internal/authn"
 	"github.com/nimbus-cloud/nimbus/internal/fault"
@@ -142,13 +141,9 @@ func (s *Service) Upload(ctx context.Context, p *authn.Principal, id, storeID st
 // inspector, and rejects data whose format is not the declared one.
 func (s *Service) stream(ctx context.Context, img *Image, storeID string, body io.Reader, maxSize int64) (*uploadResult, error) {
 	st := s.stores[storeID]
-	md := md5.New()
-	sha := sha512.New()
-	insp := inspect.New()
-	sums := newParallelHash(md, io.MultiWriter(sha, insp))
-	defer sums.Close()
-	tee := io.TeeReader(body, sums)
-	obj, err := st.Put(ctx, img.ID, tee, maxSize)
+	sums := newSums()
+	obj, err := st.Put(ctx, img.ID, io.TeeReader(body, sums), maxSize)
+	sums.Close()
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -160,7 +155,7 @@ func (s *Service) stream(ctx context.Context, img *Image, storeID string, body i
 		}
 		return nil, err
 	}
-	result := insp.Result()
+	result := sums.insp.Result()
 	// As Glance, only a bare container's data is the disk itself; other
 	// containers (ami, ova, docker, ...) wrap it and are not inspected.
 	if img.ContainerFormat != nil && *img.ContainerFormat != "bare" {
@@ -170,50 +165,10 @@ func (s *Service) stream(ctx context.Context, img *Image, storeID string, body i
 		return nil, fault.Wrap(fault.BadRequest, err, "Image data is not acceptable: %s", err.Error())
 	}
 	return &uploadResult{location: obj.Location, size: obj.Size, virtualSize: result.VirtualSize,
-		checksum: hexSum(md), hashValue: hexSum(sha)}, nil
+		checksum: hexSum(sums.md), hashValue: hexSum(sums.sha)}, nil
 }
 
 func hexSum(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }
-
-// parallelHash feeds each chunk to md5 on a helper goroutine while the
-// caller's goroutine feeds it to rest (sha512 and the inspector): each runs
-// at about 1 GB/s, and one after the other they held uploads to half the
-// disk's speed. Write returns once both are done with the chunk.
-type parallelHash struct {
-	md   hash.Hash
-	rest io.Writer
-	in   chan []byte
-	done chan struct{}
-}
-
-// parallelMin is the chunk size below which a hand-off costs more than
-// it saves.
-const parallelMin = 16 << 10
-
-func newParallelHash(md hash.Hash, rest io.Writer) *parallelHash {
-	p := &parallelHash{md: md, rest: rest, in: make(chan []byte), done: make(chan struct{})}
-	go func() {
-		for b := range p.in {
-			p.md.Write(b)
-			p.done <- struct{}{}
-		}
-	}()
-	return p
-}
-
-func (p *parallelHash) Write(b []byte) (int, error) {
-	if len(b) < parallelMin {
-		p.md.Write(b)
-		return p.rest.Write(b)
-	}
-	p.in <- b
-	n, err := p.rest.Write(b)
-	<-p.done
-	return n, err
-}
-
-// Close stops the helper goroutine.
-func (p *parallelHash) Close() { close(p.in) }
 
 // uploadCap is the most an upload may bring: image_size_cap, and what is
 // left of the owner's total size quota.
@@ -328,11 +283,23 @@ func (h *handlers) download(w http.ResponseWriter, r *http.Request) error {
 	if r.Method == http.MethodHead {
 		return nil
 	}
-	if _, err := io.Copy(w, rc); err != nil {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	// Plain reads and writes through a 1 MiB buffer: the wrappers hide the
+	// file store's *os.File (or its WriterTo) and the connection's
+	// ReaderFrom from io.Copy, which would use sendfile. On loopback (nimbus
+	// up, and make bench-image) sendfile moved 1 GiB at 2.0 GB/s from disk
+	// and 2.4 GB/s from the page cache against 3.0 and 4.0 GB/s for plain
+	// copies, and it saved the server 0.14 s of CPU per GiB but cost the
+	// receiver 0.1 to 0.3 s more.
+	if _, err := io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{rc}, *bp); err != nil {
 		h.svc.log.Debug("download cut short", "image", img.ID, "err", err)
 	}
 	return nil
 }
+
+// copyBufs holds the 1 MiB buffers downloads copy through.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
 
 // parseRange reads a single "bytes=a-b", "bytes=a-" or "bytes=-n" range,
 // the forms Glance serves; anything else unsatisfiable is 416.
