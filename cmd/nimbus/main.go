@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -22,6 +23,8 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/db"
 	"github.com/nimbus-cloud/nimbus/internal/identity"
 	"github.com/nimbus-cloud/nimbus/internal/identity/fernet"
+	"github.com/nimbus-cloud/nimbus/internal/image"
+	"github.com/nimbus-cloud/nimbus/internal/placement"
 )
 
 const usage = `nimbus runs an OpenStack-compatible cloud.
@@ -262,18 +265,28 @@ func cmdMigrate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The services with a database of their own.
+	databases := map[string]struct {
+		dsn        string
+		migrations iofs.FS
+	}{
+		"identity":  {cfg.IdentityDB(), identity.Migrations()},
+		"image":     {cfg.ImageDB(), image.Migrations()},
+		"placement": {cfg.PlacementDB(), placement.Migrations()},
+	}
 	if len(services) == 0 {
-		services = app.Services
+		services = []string{"identity", "image", "placement"}
 	}
 	for _, s := range services {
-		if s != "identity" {
-			return fmt.Errorf("unknown service %q", s)
+		target, ok := databases[s]
+		if !ok {
+			return fmt.Errorf("unknown service %q (with a database: identity, image, placement)", s)
 		}
-		d, err := db.Open(context.Background(), cfg.IdentityDB())
+		d, err := db.Open(context.Background(), target.dsn)
 		if err != nil {
 			return err
 		}
-		err = d.Migrate(context.Background(), identity.Migrations())
+		err = d.Migrate(context.Background(), target.migrations)
 		d.Close()
 		if err != nil {
 			return err

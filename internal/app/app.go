@@ -31,10 +31,11 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/image/store"
 	filestore "github.com/nimbus-cloud/nimbus/internal/image/store/file"
 	swiftstore "github.com/nimbus-cloud/nimbus/internal/image/store/swift"
+	"github.com/nimbus-cloud/nimbus/internal/placement"
 )
 
 // Services lists the services this build can run, in start order.
-var Services = []string{"identity", "image", "object-storage", "object-proxy"}
+var Services = []string{"identity", "image", "placement", "object-storage", "object-proxy"}
 
 // Options say what Run does besides serving.
 type Options struct {
@@ -121,7 +122,7 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 		if err := serve("identity", cfg.Identity.Port, h); err != nil {
 			return err
 		}
-	} else if slices.ContainsFunc(o.Services, func(s string) bool { return s == "image" || s == "object-proxy" }) {
+	} else if slices.ContainsFunc(o.Services, func(s string) bool { return s == "image" || s == "placement" || s == "object-proxy" }) {
 		// Only APIs that check tokens need identity; a storage node does not.
 		remote, err := authn.NewRemote(authn.RemoteOptions{AuthURL: cfg.Auth.URL, Username: cfg.Auth.Username,
 			Password: cfg.Auth.Password, ProjectName: cfg.Auth.ProjectName, UserDomainName: cfg.Auth.UserDomainName,
@@ -145,6 +146,24 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 		closers = append(closers, func() error { stopImports(); return nil })
 		h := svc.Handler(httpx.Options{Log: log.With("service", "image"), Metrics: metrics}, validator)
 		if err := serve("image", cfg.Image.Port, h); err != nil {
+			return err
+		}
+	}
+
+	if slices.Contains(o.Services, "placement") {
+		d, err := db.Open(ctx, cfg.PlacementDB())
+		if err != nil {
+			return fmt.Errorf("placement: %w", err)
+		}
+		closers = append(closers, d.Close)
+		pc := placement.DefaultConfig()
+		pc.PolicyFile = cfg.Placement.PolicyFile
+		svc, err := placement.New(ctx, pc, placement.Options{DB: d, Log: log.With("service", "placement")})
+		if err != nil {
+			return fmt.Errorf("placement: %w", err)
+		}
+		h := svc.Handler(httpx.Options{Log: log.With("service", "placement"), Metrics: metrics, Service: "placement"}, validator)
+		if err := serve("placement", cfg.Placement.Port, h); err != nil {
 			return err
 		}
 	}
@@ -189,7 +208,7 @@ func openIdentity(ctx context.Context, cfg config.Config, b *bus.Bus, log *slog.
 
 // serviceURL is the catalog URL of a service run by this process.
 func serviceURL(cfg config.Config, name string) string {
-	port := map[string]int{"identity": cfg.Identity.Port, "image": cfg.Image.Port,
+	port := map[string]int{"identity": cfg.Identity.Port, "image": cfg.Image.Port, "placement": cfg.Placement.Port,
 		"object-storage": cfg.ObjectStore.StoragePort, "object-proxy": cfg.ObjectStore.ProxyPort}[name]
 	url := "http://" + net.JoinHostPort(cfg.Host(), strconv.Itoa(port))
 	switch name {

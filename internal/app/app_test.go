@@ -92,6 +92,7 @@ func TestUpBootstrapsOnceAndKeepsStateAcrossRestarts(t *testing.T) {
 	cfg.Image.Port = freePort(t)
 	cfg.ObjectStore.ProxyPort = freePort(t)
 	cfg.ObjectStore.StoragePort = freePort(t)
+	cfg.Placement.Port = freePort(t)
 	cfg.Identity.BcryptCost = 4
 	cfg.LogLevel = "warn"
 
@@ -142,6 +143,7 @@ func TestRemoteValidationAgainstRunningIdentity(t *testing.T) {
 	cfg.Image.Port = freePort(t)
 	cfg.ObjectStore.ProxyPort = freePort(t)
 	cfg.ObjectStore.StoragePort = freePort(t)
+	cfg.Placement.Port = freePort(t)
 	cfg.Identity.BcryptCost = 4
 	eps, stop := start(t, cfg)
 	defer stop()

@@ -18,6 +18,7 @@ var catalog = map[string][2]string{
 	"identity":     {"identity", "keystone"},
 	"image":        {"image", "glance"},
 	"object-proxy": {"object-store", "swift"},
+	"placement":    {"placement", "placement"},
 }
 
 // bootstrap makes the first admin and the catalog entries of the running

@@ -32,7 +32,15 @@ type Config struct {
 	Identity    IdentityConfig    `toml:"identity"`
 	Image       ImageConfig       `toml:"image"`
 	ObjectStore ObjectStoreConfig `toml:"objectstore"`
+	Placement   PlacementConfig   `toml:"placement"`
 	Auth        AuthConfig        `toml:"auth"`
+}
+
+// PlacementConfig is the placement service's section.
+type PlacementConfig struct {
+	Port       int    `toml:"port"`        // API port (placement's 8778)
+	DB         string `toml:"db"`          // postgres:// URL or SQLite path; default DATA/db/placement.sqlite
+	PolicyFile string `toml:"policy_file"` // operator's policy.yaml
 }
 
 // ObjectStoreConfig is the object store's section: the proxy (Swift API
@@ -182,7 +190,8 @@ func Default(dataDir string) Config {
 			BcryptCost:         12,
 			LockoutDuration:    30 * time.Minute,
 		},
-		Image: ImageConfig{Port: 9292, ImageSizeCap: 1 << 40, DefaultStore: "file"},
+		Image:     ImageConfig{Port: 9292, ImageSizeCap: 1 << 40, DefaultStore: "file"},
+		Placement: PlacementConfig{Port: 8778},
 		ObjectStore: ObjectStoreConfig{ProxyPort: 8080, StoragePort: 6200, PartPower: 10, Replicas: 3,
 			OperatorRoles: []string{"admin", "member"}, ResellerAdminRole: "ResellerAdmin", S3Location: "us-east-1",
 			ReplicateInterval: 30 * time.Second, UpdateInterval: 5 * time.Second, AuditInterval: time.Minute,
@@ -305,7 +314,8 @@ func (c *Config) Validate() error {
 	if c.Image.ImageSizeCap <= 0 {
 		return errors.New("image.image_size_cap must be positive")
 	}
-	for name, port := range map[string]int{"objectstore.proxy_port": c.ObjectStore.ProxyPort, "objectstore.storage_port": c.ObjectStore.StoragePort} {
+	for name, port := range map[string]int{"objectstore.proxy_port": c.ObjectStore.ProxyPort,
+		"objectstore.storage_port": c.ObjectStore.StoragePort, "placement.port": c.Placement.Port} {
 		if port <= 0 || port > 65535 {
 			return fmt.Errorf("%s %d is not a port", name, port)
 		}
@@ -349,6 +359,14 @@ func (c *Config) ImageStoreDir() string {
 		return c.Image.StoreDir
 	}
 	return c.Path("images")
+}
+
+// PlacementDB is the placement database DSN.
+func (c *Config) PlacementDB() string {
+	if c.Placement.DB != "" {
+		return c.Placement.DB
+	}
+	return c.Path("db", "placement.sqlite")
 }
 
 // ObjectRing is the object store's ring file.
