@@ -1,0 +1,130 @@
+package compute
+
+import (
+	"slices"
+
+	"github.com/nimbus-cloud/nimbus/internal/policy"
+)
+
+// Nova's base rules (nova/policies/base.py) and the personas built on
+// them; resource rules refer to these by name so an operator's override
+// of, say, project_reader_api changes them all.
+const (
+	ruleContextIsAdmin   = "context_is_admin"
+	adminRule            = "rule:context_is_admin"
+	projectReaderOrAdmin = "rule:project_reader_or_admin"
+	projectMemberOrAdmin = "rule:project_member_or_admin"
+	anyone               = "@"
+)
+
+var basePolicies = []policy.Default{
+	{Name: ruleContextIsAdmin, Check: "role:admin",
+		Description: "Decides what is required for the 'is_admin:True' check to succeed."},
+	{Name: "admin_or_owner", Check: "is_admin:True or project_id:%(project_id)s",
+		Description: "Default rule for most non-Admin APIs (deprecated)."},
+	{Name: "admin_api", Check: "is_admin:True", Description: "Default rule for most Admin APIs (deprecated)."},
+	{Name: "project_manager_api", Check: "role:manager and project_id:%(project_id)s",
+		Description: "Default rule for Project level management APIs."},
+	{Name: "project_member_api", Check: "role:member and project_id:%(project_id)s",
+		Description: "Default rule for Project level non admin APIs."},
+	{Name: "project_reader_api", Check: "role:reader and project_id:%(project_id)s",
+		Description: "Default rule for Project level read only APIs."},
+	{Name: "service_api", Check: "role:service", Description: "Default rule for service-to-service APIs."},
+	{Name: "project_manager_or_admin", Check: "rule:project_manager_api or rule:context_is_admin",
+		Description: "Default rule for Project Manager or admin APIs."},
+	{Name: "project_member_or_admin", Check: "rule:project_member_api or rule:context_is_admin",
+		Description: "Default rule for Project Member or admin APIs."},
+	{Name: "project_reader_or_admin", Check: "rule:project_reader_api or rule:context_is_admin",
+		Description: "Default rule for Project reader or admin APIs."},
+	{Name: "service_or_admin", Check: "rule:service_api or rule:context_is_admin",
+		Description: "Default rule for service or admin APIs."},
+}
+
+// Rule names of the resources in this package, as nova/policies/*.py
+// name them.
+const (
+	policyFlavorCreate = "os_compute_api:os-flavor-manage:create"
+	policyFlavorUpdate = "os_compute_api:os-flavor-manage:update"
+	policyFlavorDelete = "os_compute_api:os-flavor-manage:delete"
+
+	policyFlavorAccess       = "os_compute_api:os-flavor-access"
+	policyFlavorAccessAdd    = "os_compute_api:os-flavor-access:add_tenant_access"
+	policyFlavorAccessRemove = "os_compute_api:os-flavor-access:remove_tenant_access"
+
+	policyExtraSpecsIndex  = "os_compute_api:os-flavor-extra-specs:index"
+	policyExtraSpecsShow   = "os_compute_api:os-flavor-extra-specs:show"
+	policyExtraSpecsCreate = "os_compute_api:os-flavor-extra-specs:create"
+	policyExtraSpecsUpdate = "os_compute_api:os-flavor-extra-specs:update"
+	policyExtraSpecsDelete = "os_compute_api:os-flavor-extra-specs:delete"
+
+	policyKeypairIndex  = "os_compute_api:os-keypairs:index"
+	policyKeypairCreate = "os_compute_api:os-keypairs:create"
+	policyKeypairDelete = "os_compute_api:os-keypairs:delete"
+	policyKeypairShow   = "os_compute_api:os-keypairs:show"
+
+	policyLimits             = "os_compute_api:limits"
+	policyLimitsOtherProject = "os_compute_api:limits:other_project"
+
+	policyQuotaUpdate   = "os_compute_api:os-quota-sets:update"
+	policyQuotaDefaults = "os_compute_api:os-quota-sets:defaults"
+	policyQuotaShow     = "os_compute_api:os-quota-sets:show"
+	policyQuotaDelete   = "os_compute_api:os-quota-sets:delete"
+	policyQuotaDetail   = "os_compute_api:os-quota-sets:detail"
+
+	policyQuotaClassShow   = "os_compute_api:os-quota-class-sets:show"
+	policyQuotaClassUpdate = "os_compute_api:os-quota-class-sets:update"
+
+	policyZoneList   = "os_compute_api:os-availability-zone:list"
+	policyZoneDetail = "os_compute_api:os-availability-zone:detail"
+)
+
+var flavorPolicies = []policy.Default{
+	{Name: policyFlavorCreate, Check: adminRule, Description: "Create a flavor"},
+	{Name: policyFlavorUpdate, Check: adminRule, Description: "Update a flavor"},
+	{Name: policyFlavorDelete, Check: adminRule, Description: "Delete a flavor"},
+	{Name: policyFlavorAccess, Check: adminRule, Description: "List flavor access information"},
+	{Name: policyFlavorAccessAdd, Check: adminRule, Description: "Add flavor access to a tenant"},
+	{Name: policyFlavorAccessRemove, Check: adminRule, Description: "Remove flavor access from a tenant"},
+	{Name: policyExtraSpecsIndex, Check: projectReaderOrAdmin,
+		Description: "List extra specs for a flavor; from 2.61 they are also shown in flavors."},
+	{Name: policyExtraSpecsShow, Check: projectReaderOrAdmin, Description: "Show an extra spec for a flavor"},
+	{Name: policyExtraSpecsCreate, Check: adminRule, Description: "Create extra specs for a flavor"},
+	{Name: policyExtraSpecsUpdate, Check: adminRule, Description: "Update an extra spec for a flavor"},
+	{Name: policyExtraSpecsDelete, Check: adminRule, Description: "Delete an extra spec for a flavor"},
+}
+
+const adminOrKeypairOwner = "(" + adminRule + ") or user_id:%(user_id)s"
+
+var keypairPolicies = []policy.Default{
+	{Name: policyKeypairIndex, Check: adminOrKeypairOwner, Description: "List all keypairs"},
+	{Name: policyKeypairCreate, Check: adminOrKeypairOwner, Description: "Create a keypair"},
+	{Name: policyKeypairDelete, Check: adminOrKeypairOwner, Description: "Delete a keypair"},
+	{Name: policyKeypairShow, Check: adminOrKeypairOwner, Description: "Show details of a keypair"},
+}
+
+var quotaPolicies = []policy.Default{
+	{Name: policyLimits, Check: anyone, Description: "Show rate and absolute limits for the current user project"},
+	{Name: policyLimitsOtherProject, Check: adminRule, Description: "Show rate and absolute limits of other project."},
+	{Name: policyQuotaUpdate, Check: adminRule, Description: "Update the quotas"},
+	{Name: policyQuotaDefaults, Check: anyone, Description: "List default quotas"},
+	{Name: policyQuotaShow, Check: projectReaderOrAdmin, Description: "Show a quota"},
+	{Name: policyQuotaDelete, Check: adminRule, Description: "Revert quotas to defaults"},
+	{Name: policyQuotaDetail, Check: projectReaderOrAdmin, Description: "Show the detail of quota"},
+	{Name: policyQuotaClassShow, Check: adminRule, Description: "List quotas for specific quota classes"},
+	{Name: policyQuotaClassUpdate, Check: adminRule, Description: "Update quotas for specific quota class"},
+}
+
+var zonePolicies = []policy.Default{
+	{Name: policyZoneList, Check: anyone,
+		Description: "List availability zone information without host information"},
+	{Name: policyZoneDetail, Check: adminRule,
+		Description: "List detailed availability zone information with host information"},
+}
+
+// policyDefaults are every rule the compute API checks; a resource added
+// to the package adds its slice here.
+var policyDefaults = slices.Concat(basePolicies, flavorPolicies, keypairPolicies, quotaPolicies, zonePolicies)
+
+// PolicyDefaults returns the compute rules in code, for sample policy
+// files.
+func PolicyDefaults() []policy.Default { return slices.Clone(policyDefaults) }
