@@ -82,7 +82,7 @@ var extraSpecRules = []extraSpecRule{
 	intRule(`quota:disk_(read|write|total)_(bytes|iops)_sec`, 0),
 	intRule(`quota:vif_(inbound|outbound)_(average|peak|burst)`, 0),
 	enumRule(`os:secure_boot`, "disabled", "required"),
-	intRule(`resources`+specGroup+`:[A-Z0-9_]+`),
+	intRule(`resources` + specGroup + `:[A-Z0-9_]+`),
 	enumRule(`trait`+specGroup+`:[A-Z0-9_]+`, "required", "forbidden"),
 }
 

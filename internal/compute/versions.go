@@ -34,7 +34,7 @@ func v20Doc() versionDoc {
 
 func v21Doc() versionDoc {
 	return versionDoc{ID: "v2.1", Status: "CURRENT", Version: MaxVersion.String(), MinVersion: MinVersion.String(),
-		Updated: "2013-07-23T11:33:21Z",
+		Updated:    "2013-07-23T11:33:21Z",
 		MediaTypes: []mediaType{{Base: "application/json", Type: "application/vnd.openstack.compute+json;version=2.1"}}}
 }
 
