@@ -59,7 +59,12 @@ func newAPI(t testing.TB) *api {
 
 func newAPIWith(t testing.TB, cfg Config) *api {
 	t.Helper()
-	svc, err := New(context.Background(), cfg, Options{DB: db.OpenTest(t, nil), Projects: knownProjects{}})
+	return newAPIOn(t, db.OpenTest(t, nil), cfg)
+}
+
+func newAPIOn(t testing.TB, d *db.DB, cfg Config) *api {
+	t.Helper()
+	svc, err := New(context.Background(), cfg, Options{DB: d, Projects: knownProjects{}})
 	if err != nil {
 		t.Fatal(err)
 	}

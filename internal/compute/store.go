@@ -463,7 +463,7 @@ func userQuotas(ctx context.Context, q querier, projectID, userID string) (map[s
 
 // userQuotaSums adds up the user limits set in a project, per resource.
 func userQuotaSums(ctx context.Context, q querier, projectID string) (map[string]int64, error) {
-	return limitRows(ctx, q, `SELECT resource, SUM(hard_limit) FROM project_user_quotas WHERE project_id = $1 GROUP BY resource`,
+	return limitRows(ctx, q, `SELECT resource, CAST(SUM(hard_limit) AS BIGINT) FROM project_user_quotas WHERE project_id = $1 GROUP BY resource`,
 		projectID)
 }
 
