@@ -181,3 +181,43 @@ func asJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// TestTempestClientSchemas runs Tempest's compute service clients against
+// the API at many microversions; they check each answer against
+// Tempest's JSON schema for that version.
+func TestTempestClientSchemas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs Tempest's clients")
+	}
+	if err := exec.Command("/usr/bin/python3", "-c", "import tempest.lib.services.compute").Run(); err != nil {
+		t.Skip("python3-tempest is not installed")
+	}
+	svc, err := New(context.Background(), DefaultConfig(), Options{DB: db.OpenTest(t, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	validator := authn.ValidatorFunc(func(ctx context.Context, token string) (*authn.Principal, error) {
+		if token != "admin" {
+			return nil, fault.Unauthorizedf("The request you have made requires authentication.")
+		}
+		return tokens["admin"], nil
+	})
+	compute := httptest.NewServer(svc.Handler(httpx.Options{}, validator))
+	t.Cleanup(compute.Close)
+	ks := fakeKeystone(t, compute.URL)
+	edPub, _, _ := ed25519.GenerateKey(rand.Reader)
+	line, _ := authorizedKey(t, edPub)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/usr/bin/python3", "testdata/tempest_clients.py")
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "AUTH_URL=" + ks.URL + "/v3",
+		"PROJECT=" + adminProject, "PUBLIC_KEY=" + line}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("tempest clients: %v\n%s", err, out)
+	}
+	if n := strings.Count(string(out), "ok "); n != 15 {
+		t.Fatalf("%d microversions passed, want 15:\n%s", n, out)
+	}
+}
