@@ -28,7 +28,7 @@ type handlers struct {
 // with v. Version discovery at / and /v2.1 needs no token.
 func (s *Service) Handler(o httpx.Options, v authn.Validator) http.Handler {
 	h := &handlers{svc: s, neg: DefaultNegotiator}
-	o.Dialect = httpx.Nova
+	o.Dialect = s.dialect
 	o.Authenticate = func(r *http.Request) (context.Context, error) {
 		p, err := authn.Authenticate(r.Context(), v, r)
 		if err != nil {
@@ -55,6 +55,23 @@ func (s *Service) Handler(o httpx.Options, v authn.Validator) http.Handler {
 		rt.Raw("GET /metrics", o.Metrics.Handler())
 	}
 	return h.frontDoor(rt)
+}
+
+// dialect writes Nova's error bodies, except for 401s, which callers of
+// Nova get from keystonemiddleware in Keystone's shape.
+func (s *Service) dialect(w http.ResponseWriter, r *http.Request, status int, e *fault.Error) {
+	if status == http.StatusUnauthorized {
+		if s.cfg.AuthURI != "" {
+			w.Header().Set("WWW-Authenticate", `Keystone uri="`+s.cfg.AuthURI+`"`)
+		}
+		body, _ := json.Marshal(map[string]any{"error": map[string]any{
+			"code": status, "title": "Unauthorized", "message": "The request you have made requires authentication."}})
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write(body)
+		return
+	}
+	httpx.Nova(w, r, status, e)
 }
 
 type route struct {

@@ -49,6 +49,9 @@ type Config struct {
 	LinkPrefix string
 	// Quota holds the default quotas ([quota] section).
 	Quota QuotaDefaults
+	// AuthURI is the identity URL a 401 names in WWW-Authenticate
+	// ([keystone_authtoken] www_authenticate_uri); "" leaves it out.
+	AuthURI string
 }
 
 // QuotaDefaults are the limits of a project no one has set limits for

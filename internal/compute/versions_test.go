@@ -115,7 +115,7 @@ func TestVersionDocumentNeedsNoToken(t *testing.T) {
 		t.Errorf("legacy: %s %v", l.raw, l.header)
 	}
 	// With the slash it is inside the API, which wants a token.
-	a.call("GET", "/v2.1/", nil, "token=").fault(t, 401, "unauthorized", "")
+	a.call("GET", "/v2.1/", nil, "token=").fault(t, 401, "error", "The request you have made requires authentication.")
 }
 
 func TestMicroversionHeaders(t *testing.T) {
@@ -190,5 +190,16 @@ func TestProjectIDInURL(t *testing.T) {
 func TestUnknownPathIsNovaNotFound(t *testing.T) {
 	a := newAPI(t)
 	a.call("GET", "/v2.1/os-nothing-here", nil).fault(t, 404, "itemNotFound", "The resource could not be found.")
-	a.call("GET", "/v2.1/flavors", nil, "token=bogus").fault(t, 401, "unauthorized", "")
+	// 401s are keystonemiddleware's, in Keystone's shape.
+	u := a.call("GET", "/v2.1/flavors", nil, "token=bogus")
+	u.fault(t, 401, "error", "The request you have made requires authentication.")
+	if u.str("error.title") != "Unauthorized" {
+		t.Errorf("401 body %s", u.raw)
+	}
+	cfg := DefaultConfig()
+	cfg.AuthURI = "http://keystone.example:5000"
+	b := newAPIWith(t, cfg)
+	if got := b.call("GET", "/v2.1/flavors", nil, "token=").header.Get("WWW-Authenticate"); got != `Keystone uri="http://keystone.example:5000"` {
+		t.Errorf("WWW-Authenticate %q", got)
+	}
 }
