@@ -119,6 +119,11 @@ func TestOpenStackCLI(t *testing.T) {
 		t.Errorf("flavor create: %v", f)
 	}
 	var list []map[string]any
+	// The SDK asks for 2.61 here and gets the extra specs in the list.
+	jsonOut(&list, "flavor", "list", "--long")
+	if len(list) != 1 || !strings.Contains(asJSON(list[0]["Properties"]), "hw:cpu_policy") {
+		t.Errorf("flavor list --long: %v", list)
+	}
 	jsonOut(&list, "flavor", "list")
 	if len(list) != 1 || list[0]["Name"] != "small" || list[0]["RAM"] != 128.0 || list[0]["Is Public"] != true {
 		t.Errorf("flavor list: %v", list)
