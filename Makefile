@@ -3,7 +3,7 @@
 GO   ?= go
 DATA ?= ./data
 
-.PHONY: all build up test deps unit e2e e2e-identity e2e-tempest e2e-image e2e-tempest-image e2e-placement e2e-objectstore e2e-tempest-object-storage bench-identity bench-image bench-objectstore load
+.PHONY: all build up test deps unit e2e e2e-identity e2e-tempest e2e-image e2e-tempest-image e2e-placement e2e-compute e2e-objectstore e2e-tempest-object-storage bench-identity bench-image bench-objectstore load
 
 all: build
 
@@ -33,6 +33,7 @@ e2e: build
 	test/e2e/image.sh || rc=1; \
 	test/e2e/tempest-image.sh || rc=1; \
 	test/e2e/placement.sh || rc=1; \
+	test/e2e/compute.sh || rc=1; \
 	test/e2e/objectstore.sh || rc=1; \
 	test/e2e/tempest-object-storage.sh || rc=1; \
 	exit $$rc
@@ -51,6 +52,9 @@ e2e-tempest-image: build
 
 e2e-placement: build
 	test/e2e/placement.sh
+
+e2e-compute: build
+	test/e2e/compute.sh
 
 e2e-objectstore: build
 	test/e2e/objectstore.sh

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/nimbus-cloud/nimbus/internal/app"
+	"github.com/nimbus-cloud/nimbus/internal/compute"
 	"github.com/nimbus-cloud/nimbus/internal/config"
 	"github.com/nimbus-cloud/nimbus/internal/db"
 	"github.com/nimbus-cloud/nimbus/internal/identity"
@@ -273,14 +274,15 @@ func cmdMigrate(args []string, stdout, stderr io.Writer) error {
 		"identity":  {cfg.IdentityDB(), identity.Migrations()},
 		"image":     {cfg.ImageDB(), image.Migrations()},
 		"placement": {cfg.PlacementDB(), placement.Migrations()},
+		"compute":   {cfg.ComputeDB(), compute.Migrations()},
 	}
 	if len(services) == 0 {
-		services = []string{"identity", "image", "placement"}
+		services = []string{"identity", "image", "placement", "compute"}
 	}
 	for _, s := range services {
 		target, ok := databases[s]
 		if !ok {
-			return fmt.Errorf("unknown service %q (with a database: identity, image, placement)", s)
+			return fmt.Errorf("unknown service %q (with a database: identity, image, placement, compute)", s)
 		}
 		d, err := db.Open(context.Background(), target.dsn)
 		if err != nil {

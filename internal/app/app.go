@@ -21,6 +21,7 @@ import (
 
 	"github.com/nimbus-cloud/nimbus/internal/authn"
 	"github.com/nimbus-cloud/nimbus/internal/bus"
+	"github.com/nimbus-cloud/nimbus/internal/compute"
 	"github.com/nimbus-cloud/nimbus/internal/config"
 	"github.com/nimbus-cloud/nimbus/internal/db"
 	"github.com/nimbus-cloud/nimbus/internal/httpx"
@@ -35,7 +36,7 @@ import (
 )
 
 // Services lists the services this build can run, in start order.
-var Services = []string{"identity", "image", "placement", "object-storage", "object-proxy"}
+var Services = []string{"identity", "image", "placement", "compute-api", "object-storage", "object-proxy"}
 
 // Options say what Run does besides serving.
 type Options struct {
@@ -122,7 +123,9 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 		if err := serve("identity", cfg.Identity.Port, h); err != nil {
 			return err
 		}
-	} else if slices.ContainsFunc(o.Services, func(s string) bool { return s == "image" || s == "placement" || s == "object-proxy" }) {
+	} else if slices.ContainsFunc(o.Services, func(s string) bool {
+		return s == "image" || s == "placement" || s == "compute-api" || s == "object-proxy"
+	}) {
 		// Only APIs that check tokens need identity; a storage node does not.
 		remote, err := authn.NewRemote(authn.RemoteOptions{AuthURL: cfg.Auth.URL, Username: cfg.Auth.Username,
 			Password: cfg.Auth.Password, ProjectName: cfg.Auth.ProjectName, UserDomainName: cfg.Auth.UserDomainName,
@@ -168,6 +171,30 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 		}
 	}
 
+	if slices.Contains(o.Services, "compute-api") {
+		d, err := db.Open(ctx, cfg.ComputeDB())
+		if err != nil {
+			return fmt.Errorf("compute: %w", err)
+		}
+		closers = append(closers, d.Close)
+		cc := compute.DefaultConfig()
+		cc.PolicyFile = cfg.Compute.PolicyFile
+		cc.AuthURI = serviceURL(cfg, "identity")
+		svc, err := compute.New(ctx, cc, compute.Options{DB: d, Log: log.With("service", "compute")})
+		if err != nil {
+			return fmt.Errorf("compute: %w", err)
+		}
+		if cfg.Compute.DefaultFlavors {
+			if err := svc.EnsureDefaultFlavors(ctx); err != nil {
+				return fmt.Errorf("compute: default flavors: %w", err)
+			}
+		}
+		h := svc.Handler(httpx.Options{Log: log.With("service", "compute"), Metrics: metrics, Service: "compute"}, validator)
+		if err := serve("compute-api", cfg.Compute.Port, h); err != nil {
+			return err
+		}
+	}
+
 	if err := runObjectStore(ctx, cfg, o, validator, log, serve, &closers); err != nil {
 		return err
 	}
@@ -209,6 +236,7 @@ func openIdentity(ctx context.Context, cfg config.Config, b *bus.Bus, log *slog.
 // serviceURL is the catalog URL of a service run by this process.
 func serviceURL(cfg config.Config, name string) string {
 	port := map[string]int{"identity": cfg.Identity.Port, "image": cfg.Image.Port, "placement": cfg.Placement.Port,
+		"compute-api":    cfg.Compute.Port,
 		"object-storage": cfg.ObjectStore.StoragePort, "object-proxy": cfg.ObjectStore.ProxyPort}[name]
 	url := "http://" + net.JoinHostPort(cfg.Host(), strconv.Itoa(port))
 	switch name {
@@ -216,6 +244,8 @@ func serviceURL(cfg config.Config, name string) string {
 		url += "/v3"
 	case "object-proxy":
 		url += "/v1/AUTH_%(project_id)s"
+	case "compute-api":
+		url += "/v2.1"
 	}
 	return url
 }

@@ -93,6 +93,7 @@ func TestUpBootstrapsOnceAndKeepsStateAcrossRestarts(t *testing.T) {
 	cfg.ObjectStore.ProxyPort = freePort(t)
 	cfg.ObjectStore.StoragePort = freePort(t)
 	cfg.Placement.Port = freePort(t)
+	cfg.Compute.Port = freePort(t)
 	cfg.Identity.BcryptCost = 4
 	cfg.LogLevel = "warn"
 
@@ -144,6 +145,7 @@ func TestRemoteValidationAgainstRunningIdentity(t *testing.T) {
 	cfg.ObjectStore.ProxyPort = freePort(t)
 	cfg.ObjectStore.StoragePort = freePort(t)
 	cfg.Placement.Port = freePort(t)
+	cfg.Compute.Port = freePort(t)
 	cfg.Identity.BcryptCost = 4
 	eps, stop := start(t, cfg)
 	defer stop()

@@ -19,6 +19,7 @@ var catalog = map[string][2]string{
 	"image":        {"image", "glance"},
 	"object-proxy": {"object-store", "swift"},
 	"placement":    {"placement", "placement"},
+	"compute-api":  {"compute", "nova"},
 }
 
 // bootstrap makes the first admin and the catalog entries of the running

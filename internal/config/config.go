@@ -33,7 +33,17 @@ type Config struct {
 	Image       ImageConfig       `toml:"image"`
 	ObjectStore ObjectStoreConfig `toml:"objectstore"`
 	Placement   PlacementConfig   `toml:"placement"`
+	Compute     ComputeConfig     `toml:"compute"`
 	Auth        AuthConfig        `toml:"auth"`
+}
+
+// ComputeConfig is the compute service's section.
+type ComputeConfig struct {
+	Port       int    `toml:"port"`        // API port (Nova's 8774)
+	DB         string `toml:"db"`          // postgres:// URL or SQLite path; default DATA/db/compute.sqlite
+	PolicyFile string `toml:"policy_file"` // operator's policy.yaml
+	// DefaultFlavors makes devstack's m1.nano..m1.xlarge on first start.
+	DefaultFlavors bool `toml:"default_flavors"`
 }
 
 // PlacementConfig is the placement service's section.
@@ -192,6 +202,7 @@ func Default(dataDir string) Config {
 		},
 		Image:     ImageConfig{Port: 9292, ImageSizeCap: 1 << 40, DefaultStore: "file"},
 		Placement: PlacementConfig{Port: 8778},
+		Compute:   ComputeConfig{Port: 8774, DefaultFlavors: true},
 		ObjectStore: ObjectStoreConfig{ProxyPort: 8080, StoragePort: 6200, PartPower: 10, Replicas: 3,
 			OperatorRoles: []string{"admin", "member"}, ResellerAdminRole: "ResellerAdmin", S3Location: "us-east-1",
 			ReplicateInterval: 30 * time.Second, UpdateInterval: 5 * time.Second, AuditInterval: time.Minute,
@@ -315,7 +326,8 @@ func (c *Config) Validate() error {
 		return errors.New("image.image_size_cap must be positive")
 	}
 	for name, port := range map[string]int{"objectstore.proxy_port": c.ObjectStore.ProxyPort,
-		"objectstore.storage_port": c.ObjectStore.StoragePort, "placement.port": c.Placement.Port} {
+		"objectstore.storage_port": c.ObjectStore.StoragePort, "placement.port": c.Placement.Port,
+		"compute.port": c.Compute.Port} {
 		if port <= 0 || port > 65535 {
 			return fmt.Errorf("%s %d is not a port", name, port)
 		}
@@ -359,6 +371,14 @@ func (c *Config) ImageStoreDir() string {
 		return c.Image.StoreDir
 	}
 	return c.Path("images")
+}
+
+// ComputeDB is the compute database DSN.
+func (c *Config) ComputeDB() string {
+	if c.Compute.DB != "" {
+		return c.Compute.DB
+	}
+	return c.Path("db", "compute.sqlite")
 }
 
 // PlacementDB is the placement database DSN.

@@ -20,7 +20,7 @@
 #   NIMBUS_BIN         binary to run [$ROOT/bin/nimbus, built first by go build]
 #   NIMBUS_NO_BUILD=1  do not build bin/nimbus
 #   NIMBUS_UP_ARGS     more arguments for `nimbus up`, e.g. "--log-level warn"
-#   E2E_PORT_VARS      variables given a free port each [NIMBUS_IDENTITY_PORT NIMBUS_IMAGE_PORT NIMBUS_OBJECTSTORE_PROXY_PORT NIMBUS_OBJECTSTORE_STORAGE_PORT NIMBUS_PLACEMENT_PORT]
+#   E2E_PORT_VARS      variables given a free port each [NIMBUS_IDENTITY_PORT NIMBUS_IMAGE_PORT NIMBUS_OBJECTSTORE_PROXY_PORT NIMBUS_OBJECTSTORE_STORAGE_PORT NIMBUS_PLACEMENT_PORT NIMBUS_COMPUTE_PORT]
 #   E2E_READY_TIMEOUT  seconds to wait for the ready line [30]
 #   E2E_STOP_TIMEOUT   seconds to wait for exit after SIGTERM [10]
 #   E2E_KEEP=1         keep E2E_DIR even on success
@@ -118,7 +118,7 @@ nimbus_start() {
 
   local v ports i=0
   local -a vars
-  read -r -a vars <<<"${E2E_PORT_VARS:-NIMBUS_IDENTITY_PORT NIMBUS_IMAGE_PORT NIMBUS_OBJECTSTORE_PROXY_PORT NIMBUS_OBJECTSTORE_STORAGE_PORT NIMBUS_PLACEMENT_PORT}"
+  read -r -a vars <<<"${E2E_PORT_VARS:-NIMBUS_IDENTITY_PORT NIMBUS_IMAGE_PORT NIMBUS_OBJECTSTORE_PROXY_PORT NIMBUS_OBJECTSTORE_STORAGE_PORT NIMBUS_PLACEMENT_PORT NIMBUS_COMPUTE_PORT}"
   if [ -z "${E2E_PORTS:-}" ]; then
     E2E_PORTS="$(e2e_free_ports "${#vars[@]}")"
   fi
