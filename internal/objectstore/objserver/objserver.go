@@ -67,6 +67,8 @@ type Server struct {
 	// "newer than what is there" is decided and acted on atomically.
 	hashLocks [256]sync.Mutex
 	parts     sync.Map // partKey -> *partLock
+	// sums lets the replicas of a PUT on several devices share MD5 work.
+	sums sumShare
 
 	// Test hooks.
 	now        func() time.Time

@@ -52,7 +52,8 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, q *objRequest) {
 			}
 		}
 	}
-	if r.ContentLength < 0 || r.ContentLength > blockSize {
+	large := r.ContentLength < 0 || r.ContentLength > blockSize
+	if large {
 		// Spare streaming a large body the commit would refuse; a small
 		// one is cheaper checked once, at the commit.
 		st, err := readDirState(q.dir())
@@ -78,6 +79,9 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, q *objRequest) {
 	if err != nil {
 		s.fail(w, r, "create object file", err)
 		return
+	}
+	if large {
+		fw.shareSum(&s.sums, q.name()+"\x00"+ts.Internal())
 	}
 	limit := int64(swift.MaxFileSize)
 	if r.ContentLength >= 0 {

@@ -29,6 +29,8 @@ type fileWriter struct {
 	hdr     header
 	meta    []byte
 	sum     hash.Hash
+	sums    *sumShare
+	group   *sumGroup // shares the MD5 work with other replicas, or nil
 }
 
 var errTooLarge = errors.New("object too large")
@@ -55,6 +57,14 @@ func newFileWriter(d *device, kind byte, meta []byte) (*fileWriter, error) {
 		w.sum = md5.New()
 	}
 	return w, nil
+}
+
+// shareSum lets the writer share its MD5 steps with the other writers of
+// key (the same object version on other devices of this server).
+func (w *fileWriter) shareSum(s *sumShare, key string) {
+	if h := newMD5(); h != nil && w.sum != nil {
+		w.sum, w.sums, w.group = h, s, s.join(key)
+	}
 }
 
 func (w *fileWriter) flush() error {
@@ -93,7 +103,11 @@ func (w *fileWriter) readFrom(r io.Reader, limit int64) error {
 			if w.hdr.size+int64(n) > limit {
 				return errTooLarge
 			}
-			w.sum.Write(blk[:n])
+			if w.group != nil {
+				w.group.write(w.sum.(md5State), w.hdr.size/blockSize, blk[:n])
+			} else {
+				w.sum.Write(blk[:n])
+			}
 			binary.LittleEndian.PutUint32(w.buf[w.pos+n:], crc32.Checksum(blk[:n], castagnoli))
 			w.pos += n + crcSize
 			w.hdr.size += int64(n)
@@ -152,6 +166,10 @@ func (w *fileWriter) finish() error {
 }
 
 func (w *fileWriter) release() {
+	if w.group != nil {
+		w.sums.leave(w.group)
+		w.group = nil
+	}
 	if w.bp != nil {
 		putBuf(w.bp)
 		w.bp, w.buf = nil, nil

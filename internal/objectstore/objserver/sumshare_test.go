@@ -1,0 +1,147 @@
+package objserver
+
+import (
+	"bytes"
+	"crypto/md5"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nimbus-cloud/nimbus/internal/objectstore/ring"
+)
+
+// Writers of one group, some with the same bytes, some with a byte or a
+// length of their own, some far behind the others: each must end with the
+// MD5 of its own bytes.
+func TestSharedMD5IsEachWritersOwn(t *testing.T) {
+	const blocks = 3*sumWindow + 5
+	base := pattern(blocks*blockSize - 1000)
+	variant := func(mut func([]byte) []byte) []byte { return mut(bytes.Clone(base)) }
+	inputs := map[string][]byte{
+		"same 1":         base,
+		"same 2":         base,
+		"same 3":         base,
+		"first byte":     variant(func(b []byte) []byte { b[0] ^= 1; return b }),
+		"middle block":   variant(func(b []byte) []byte { b[70*blockSize+3] ^= 0x80; return b }),
+		"last byte":      variant(func(b []byte) []byte { b[len(b)-1]++; return b }),
+		"one byte short": base[:len(base)-1],
+		"one block less": base[:len(base)-blockSize],
+	}
+	var share sumShare
+	groups := map[string]*sumGroup{}
+	for name := range inputs {
+		groups[name] = share.join("/a/c/o\x00" + "1")
+	}
+	var wg sync.WaitGroup
+	for name, data := range inputs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g := groups[name]
+			defer share.leave(g)
+			h := newMD5()
+			for i := int64(0); len(data) > 0; i++ {
+				n := min(blockSize, len(data))
+				g.write(h, i, data[:n])
+				data = data[n:]
+				if name == "same 3" && i == 2 {
+					// Fall behind the window, then catch up.
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+			if got, want := [16]byte(h.Sum(nil)), md5.Sum(inputs[name]); got != want {
+				t.Errorf("%s: md5 %x, want %x", name, got, want)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(share.groups) != 0 {
+		t.Errorf("%d groups left after every writer left", len(share.groups))
+	}
+}
+
+// One server with three devices takes the three replicas of a large PUT
+// at once, as `nimbus up` does; one replica's body differs in one byte.
+// Each stores, and answers, the MD5 of what it received.
+func TestReplicasOnOneServerKeepTheirOwnETag(t *testing.T) {
+	b, err := ring.NewBuilder(4, 3, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(nil)
+	host, portS, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	port, _ := strconv.Atoi(portS)
+	devs := map[string]string{}
+	for i := range 3 {
+		name := "d" + strconv.Itoa(i+1)
+		devs[name] = filepath.Join(t.TempDir(), name)
+		if _, err := b.Add(ring.Device{Region: 1, Zone: i + 1, IP: host, Port: port, Name: name, Weight: 100}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := b.Rebalance(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	rg, err := b.Ring()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{Devices: devs, Ring: ring.Fixed(rg), Addr: srv.Listener.Addr().String(),
+		Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = s
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	data := pattern(5*blockSize + 17)
+	odd := bytes.Clone(data)
+	odd[3*blockSize+1] ^= 0xff
+	part := rg.Partition("AUTH_a", "c", "o")
+	t0 := ts(1)
+	var wg sync.WaitGroup
+	for i, d := range rg.Primaries(part) {
+		body := data
+		if i == 1 {
+			body = odd
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			path := "/object/" + d.Name + "/" + strconv.Itoa(part) + "/AUTH_a/c/o"
+			req, _ := http.NewRequest("PUT", srv.URL+path, bytes.NewReader(body))
+			req.Header.Set("X-Timestamp", t0)
+			req.Header.Set("Content-Type", "application/octet-stream")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			want := md5.Sum(body)
+			if resp.StatusCode != 201 || resp.Header.Get("Etag") != hexMD5(want) {
+				t.Errorf("PUT to %s: %d, etag %s, want 201 and %x", d.Name, resp.StatusCode, resp.Header.Get("Etag"), want)
+			}
+			resp, err = http.Get(srv.URL + path)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			got, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !bytes.Equal(got, body) || resp.Header.Get("Etag") != hexMD5(want) {
+				t.Errorf("GET from %s: %d bytes, etag %s, want the %d bytes sent and %x", d.Name, len(got),
+					resp.Header.Get("Etag"), len(body), want)
+			}
+		}()
+	}
+	wg.Wait()
+}
