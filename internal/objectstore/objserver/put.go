@@ -80,6 +80,9 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, q *objRequest) {
 		s.fail(w, r, "create object file", err)
 		return
 	}
+	if r.ContentLength >= directMin {
+		fw.goDirect()
+	}
 	if large {
 		fw.shareSum(&s.sums, q.name()+"\x00"+ts.Internal())
 	}

@@ -71,3 +71,30 @@ func startWriteback(f *os.File, off, n int64) {
 		_ = sc.Control(func(fd uintptr) { _ = syscall.SyncFileRange(int(fd), off, n, syncFileRangeWrite) })
 	}
 }
+
+// setDirect turns O_DIRECT on or off for f (Linux lets fcntl change it).
+func setDirect(f *os.File, on bool) error {
+	sc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := sc.Control(func(fd uintptr) {
+		flags, _, errno := syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_GETFL, 0)
+		if errno != 0 {
+			serr = errno
+			return
+		}
+		if on {
+			flags |= syscall.O_DIRECT
+		} else {
+			flags &^= syscall.O_DIRECT
+		}
+		if _, _, errno = syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_SETFL, flags); errno != 0 {
+			serr = errno
+		}
+	}); err != nil {
+		return err
+	}
+	return serr
+}

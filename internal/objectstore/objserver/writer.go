@@ -29,8 +29,8 @@ type fileWriter struct {
 	hdr     header
 	meta    []byte
 	sum     hash.Hash
-	sums    *sumShare
-	group   *sumGroup // shares the MD5 work with other replicas, or nil
+	share   *sumWriter    // hashes in a goroutine, shared with other replicas; or nil
+	dw      *directWriter // writes a large body with O_DIRECT, or nil
 }
 
 var errTooLarge = errors.New("object too large")
@@ -59,17 +59,21 @@ func newFileWriter(d *device, kind byte, meta []byte) (*fileWriter, error) {
 	return w, nil
 }
 
-// shareSum lets the writer share its MD5 steps with the other writers of
-// key (the same object version on other devices of this server).
+// shareSum has the MD5 computed by a goroutine shared with the other
+// writers of key (the same object version on other devices of this
+// server).
 func (w *fileWriter) shareSum(s *sumShare, key string) {
-	if h := newMD5(); h != nil && w.sum != nil {
-		w.sum, w.sums, w.group = h, s, s.join(key)
+	if w.sum != nil {
+		w.share = s.join(key)
 	}
 }
 
 func (w *fileWriter) flush() error {
 	if w.pos == 0 {
 		return nil
+	}
+	if w.dw != nil {
+		return w.flushDirect()
 	}
 	if _, err := w.f.Write(w.buf[:w.pos]); err != nil {
 		return fmt.Errorf("write %s: %w", w.f.Name(), err)
@@ -103,8 +107,8 @@ func (w *fileWriter) readFrom(r io.Reader, limit int64) error {
 			if w.hdr.size+int64(n) > limit {
 				return errTooLarge
 			}
-			if w.group != nil {
-				w.group.write(w.sum.(md5State), w.hdr.size/blockSize, blk[:n])
+			if w.share != nil {
+				w.share.write(blk[:n])
 			} else {
 				w.sum.Write(blk[:n])
 			}
@@ -138,10 +142,17 @@ func fill(r io.Reader, b []byte) (int, error) {
 // commits or removes it.
 func (w *fileWriter) finish() error {
 	defer w.release()
-	if w.sum != nil {
+	switch {
+	case w.share != nil:
+		w.hdr.md5 = w.share.sum()
+	case w.sum != nil:
 		w.sum.Sum(w.hdr.md5[:0])
 	}
-	if w.written == 0 {
+	if w.dw != nil {
+		if err := w.finishDirect(); err != nil {
+			return err
+		}
+	} else if w.written == 0 {
 		putHeader(w.buf[:headerSize], w.hdr, w.meta)
 		if err := w.flush(); err != nil {
 			return err
@@ -166,11 +177,16 @@ func (w *fileWriter) finish() error {
 }
 
 func (w *fileWriter) release() {
-	if w.group != nil {
-		w.sums.leave(w.group)
-		w.group = nil
+	if w.share != nil {
+		w.share.leave()
+		w.share = nil
 	}
-	if w.bp != nil {
+	switch {
+	case w.dw != nil && w.bp != nil:
+		w.releaseDirect()
+		directPool.Put(w.bp)
+		w.bp, w.buf = nil, nil
+	case w.bp != nil:
 		putBuf(w.bp)
 		w.bp, w.buf = nil, nil
 	}
