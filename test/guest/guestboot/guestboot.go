@@ -281,21 +281,42 @@ func (c *consoleBuf) String() string {
 	return c.b.String()
 }
 
-// ImageFromEnv returns the image named by NIMBUS_GUEST_IMAGE, building
-// it there with script (build-image.sh) if it does not exist yet; without
-// that variable it builds one into dir.
+// ImageFromEnv returns the test image: the file NIMBUS_GUEST_IMAGE names,
+// else ${XDG_CACHE_HOME:-~/.cache}/nimbus-guest/nimbus-guest.qcow2 (as
+// boot-test.sh), else one in dir. It runs script (build-image.sh) to build
+// the image when the file is missing or older than the script or the
+// guest's init beside it.
 func ImageFromEnv(ctx context.Context, script, dir string) (string, error) {
 	out := os.Getenv("NIMBUS_GUEST_IMAGE")
-	if out != "" {
-		if _, err := os.Stat(out); err == nil {
-			return out, nil
-		}
-	} else {
+	if out == "" {
 		out = filepath.Join(dir, "nimbus-guest.qcow2")
+		if cache, err := os.UserCacheDir(); err == nil {
+			if err := os.MkdirAll(filepath.Join(cache, "nimbus-guest"), 0o755); err == nil {
+				out = filepath.Join(cache, "nimbus-guest", "nimbus-guest.qcow2")
+			}
+		}
+	}
+	if fresh(out, script, filepath.Join(filepath.Dir(script), "init")) {
+		return out, nil
 	}
 	b, err := exec.CommandContext(ctx, script, out).CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("%s: %v\n%s", script, err, b)
 	}
 	return out, nil
+}
+
+// fresh reports whether file exists and is newer than all of sources.
+func fresh(file string, sources ...string) bool {
+	fi, err := os.Stat(file)
+	if err != nil || fi.Size() == 0 {
+		return false
+	}
+	for _, s := range sources {
+		si, err := os.Stat(s)
+		if err != nil || si.ModTime().After(fi.ModTime()) {
+			return false
+		}
+	}
+	return true
 }
