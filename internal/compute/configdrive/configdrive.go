@@ -67,7 +67,9 @@ type Device struct {
 	Tags      []string `json:"tags,omitempty"`
 }
 
-// Build writes d's config drive to path (replacing any file there).
+// Build writes d's config drive to path (replacing any file there,
+// atomically). The file is its owner's alone (mode 0600): user data may
+// hold secrets, and QEMU runs as the agent's user.
 func Build(path string, d Data) error {
 	files, err := Files(d)
 	if err != nil {
