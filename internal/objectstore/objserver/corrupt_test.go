@@ -41,9 +41,9 @@ func TestCorruptBlockIsNeverServed(t *testing.T) {
 	n := c.nodes[0]
 	p := c.path(n.dev, "AUTH_a", "c", "big")
 	hash := c.ring.Hash("AUTH_a", "c", "big")
-	data := pattern(300 << 10)
+	data := pattern(3 * runBlocks * blockSize)
 	c.must(201, n, "PUT", p, data, "X-Timestamp", ts(1), "Content-Type", "a/b")
-	// A byte in the third block.
+	// A byte in the second run of blocks, after the first went out.
 	path := corrupt(t, n, int64(len(data)/2))
 	resp, got, err := c.request(n, "GET", p, nil)
 	if resp.StatusCode != 200 {

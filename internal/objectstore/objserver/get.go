@@ -138,14 +138,23 @@ func (s *Server) stream(w http.ResponseWriter, q *objRequest, o *object, ranges 
 			continue
 		}
 		firstBlock, last := rg.start/blockSize, (rg.end-1)/blockSize
-		for b := firstBlock; b <= last; b++ {
+		// A long range goes in runs of blocks, one read and one write
+		// each; a short one block by block from the first read's cache.
+		long := last-firstBlock >= 4
+		for b := firstBlock; b <= last; {
 			var data []byte
-			if data, err = o.data.block(b, last); err != nil {
+			if long {
+				data, err = o.data.run(b, last)
+			} else {
+				data, err = o.data.block(b, last)
+			}
+			if err != nil {
 				break
 			}
+			next := b + blockCount(int64(len(data)))
 			if whole {
 				sum.Write(data)
-				if b == last {
+				if next > last {
 					var got [16]byte
 					if sum.Sum(got[:0]); got != o.data.hdr.md5 {
 						err = corruptf("%s: MD5 mismatch", o.data.path)
@@ -162,6 +171,7 @@ func (s *Server) stream(w http.ResponseWriter, q *objRequest, o *object, ranges 
 			if _, werr := w.Write(data[lo:hi]); werr != nil {
 				return false // the client went away; nothing to repair
 			}
+			b = next
 		}
 		if err != nil {
 			break

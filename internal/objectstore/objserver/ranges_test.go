@@ -146,3 +146,37 @@ func TestConditionalRequests(t *testing.T) {
 	c.must(412, n, "GET", missing, nil, "If-Match", "*")
 	c.must(404, n, "GET", missing, nil, "If-None-Match", "*")
 }
+
+// Long ranges are read in runs of blocks: any start and end, across runs,
+// must come back exact, alone or as parts of a multipart answer.
+func TestLongRanges(t *testing.T) {
+	c := newCluster(t, 3, 3)
+	n := c.nodes[0]
+	p := c.path(n.dev, "AUTH_a", "c", "long")
+	data := pattern(2*runBlocks*blockSize + 3*blockSize + 123)
+	size := len(data)
+	c.must(201, n, "PUT", p, data, "X-Timestamp", ts(1), "Content-Type", "text/x-r")
+	run := runBlocks * blockSize
+	for _, rg := range [][2]int{
+		{0, size}, {1, size}, {100000, 2200000}, {run - 1, run + 1}, {run, 2 * run}, {blockSize - 1, 6*blockSize + 1},
+		{size - 5*blockSize - 7, size}, {2*run - 3, size - 1},
+	} {
+		spec := "bytes=" + strconv.Itoa(rg[0]) + "-" + strconv.Itoa(rg[1]-1)
+		resp := c.must(206, n, "GET", p, nil, "Range", spec)
+		if got := body(resp); !bytes.Equal(got, data[rg[0]:rg[1]]) {
+			t.Errorf("%s: %d bytes, not the %d asked for", spec, len(got), rg[1]-rg[0])
+		}
+	}
+	resp := c.must(206, n, "GET", p, nil, "Range", "bytes=10-1500000,1500001-2200000")
+	_, params, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	mr := multipart.NewReader(resp.Body, params["boundary"])
+	for _, want := range [][2]int{{10, 1500001}, {1500001, 2200001}} {
+		part, err := mr.NextPart()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := io.ReadAll(part); !bytes.Equal(got, data[want[0]:want[1]]) {
+			t.Errorf("part %v: %d bytes, not the %d asked for", want, len(got), want[1]-want[0])
+		}
+	}
+}

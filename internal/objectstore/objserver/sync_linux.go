@@ -1,8 +1,10 @@
 package objserver
 
 import (
+	"io"
 	"os"
 	"syscall"
+	"unsafe"
 )
 
 // fdatasync flushes a file's data and the metadata needed to read it back
@@ -97,4 +99,53 @@ func setDirect(f *os.File, on bool) error {
 		return err
 	}
 	return serr
+}
+
+// preadv fills bufs in turn from f at off with as few system calls as
+// the kernel allows (one, unless interrupted); it returns the bytes read
+// and io.EOF if the file ended first.
+func preadv(f *os.File, bufs [][]byte, off int64) (int, error) {
+	sc, err := f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	iov := make([]syscall.Iovec, 0, len(bufs))
+	for _, b := range bufs {
+		if len(b) > 0 {
+			iov = append(iov, syscall.Iovec{Base: &b[0], Len: uint64(len(b))})
+		}
+	}
+	total := 0
+	var rerr error
+	if err := sc.Control(func(fd uintptr) {
+		for len(iov) > 0 {
+			n, _, errno := syscall.Syscall6(syscall.SYS_PREADV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)),
+				uintptr(off), uintptr(off>>32), 0)
+			if errno == syscall.EINTR || errno == syscall.EAGAIN {
+				continue
+			}
+			if errno != 0 {
+				rerr = &os.PathError{Op: "preadv", Path: f.Name(), Err: errno}
+				return
+			}
+			if n == 0 {
+				rerr = io.EOF
+				return
+			}
+			total += int(n)
+			off += int64(n)
+			for n > 0 && len(iov) > 0 {
+				if uint64(n) < iov[0].Len {
+					iov[0].Base = (*byte)(unsafe.Add(unsafe.Pointer(iov[0].Base), n))
+					iov[0].Len -= uint64(n)
+					break
+				}
+				n -= uintptr(iov[0].Len)
+				iov = iov[1:]
+			}
+		}
+	}); err != nil {
+		return total, err
+	}
+	return total, rerr
 }

@@ -26,3 +26,17 @@ func listDir(dir string) ([]string, error) {
 func startWriteback(*os.File, int64, int64) {}
 
 func setDirect(*os.File, bool) error { return errors.ErrUnsupported }
+
+// preadv fills bufs in turn from f at off; io.EOF if the file ended first.
+func preadv(f *os.File, bufs [][]byte, off int64) (int, error) {
+	total := 0
+	for _, b := range bufs {
+		n, err := f.ReadAt(b, off)
+		total += n
+		off += int64(n)
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
