@@ -596,3 +596,57 @@ func TestVNC(t *testing.T) {
 	}
 	c2.Close()
 }
+
+// TestNICs attaches guests' NICs to tap devices made beforehand, as the
+// network agent will; root only.
+func TestNICs(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("making tap devices needs root")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("no ip command (iproute2)")
+	}
+	dirs := testDirs(t)
+	d := newTestDriver(t, dirs)
+	inst := newInstance(t, d, writeImage(t, dirs, "guest.raw", false), "raw")
+	// Unique per run: tests of several packages may run at once.
+	tap := "tapq" + inst.UUID[:8]
+	if out, err := exec.Command("ip", "tuntap", "add", "dev", tap, "mode", "tap").CombinedOutput(); err != nil {
+		t.Skipf("ip tuntap add: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "link", "del", tap).Run() })
+	// Up, it has no carrier until a QEMU opens it.
+	if out, err := exec.Command("ip", "link", "set", tap, "up").CombinedOutput(); err != nil {
+		t.Fatalf("ip link set up: %v: %s", err, out)
+	}
+	inst.MACs = []string{"fa:16:3e:12:34:56", "fa:16:3e:12:34:57"}
+	inst.Taps = []string{"", tap} // the first has no network
+	if err := d.Spawn(testCtx(t), inst); err != nil {
+		t.Fatalf("Spawn() = %v", err)
+	}
+	p, err := d.lookup(testCtx(t), inst.UUID, inst.Dir)
+	if err != nil || p == nil {
+		t.Fatalf("lookup() = %v, %v", p, err)
+	}
+	var filters []struct {
+		Name    string `json:"name"`
+		MainMAC string `json:"main-mac"`
+	}
+	if err := p.mon.run(testCtx(t), &filters, "query-rx-filter", nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(filters) != 1 || filters[0].MainMAC != "fa:16:3e:12:34:57" {
+		t.Errorf("guest NICs = %+v, want one with MAC fa:16:3e:12:34:57", filters)
+	}
+	out, err := exec.Command("ip", "-o", "link", "show", tap).CombinedOutput()
+	if err != nil || strings.Contains(string(out), "NO-CARRIER") {
+		t.Errorf("tap %s with the guest running: %s %v; want carrier (QEMU attached)", tap, out, err)
+	}
+	if err := d.PowerOff(testCtx(t), inst, 0); err != nil {
+		t.Fatal(err)
+	}
+	out, _ = exec.Command("ip", "-o", "link", "show", tap).CombinedOutput()
+	if !strings.Contains(string(out), "NO-CARRIER") {
+		t.Errorf("tap %s after PowerOff: %s; want no carrier", tap, out)
+	}
+}
