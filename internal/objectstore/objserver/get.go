@@ -24,6 +24,14 @@ const getFirstRead = 8<<10 + blockSize + crcSize
 // objects leave it to the auditor, which checks every object's MD5.
 const md5VerifyMax = 8 << 20
 
+// keepCacheSize is the largest object whose pages a read leaves in the
+// page cache (Swift's keep_cache_size). A larger one is dropped from it
+// behind the read, as Swift's object server does: read once, it would
+// push hot small objects out; and reading through a few recycled pages is
+// faster than filling fresh ones (in a VM whose host takes freed memory
+// back, several times faster).
+const keepCacheSize = 5 << 20
+
 // get answers GET and HEAD. Every block is checked before its bytes leave;
 // a bad one quarantines the object and cuts the connection (or answers
 // 404 if nothing was sent yet), so a client never gets bad bytes and the
@@ -170,6 +178,9 @@ func (s *Server) stream(w http.ResponseWriter, q *objRequest, o *object, ranges 
 			}
 			if _, werr := w.Write(data[lo:hi]); werr != nil {
 				return false // the client went away; nothing to repair
+			}
+			if long && o.size() > keepCacheSize {
+				o.data.dropBehind(next)
 			}
 			b = next
 		}

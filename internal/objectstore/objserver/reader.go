@@ -22,6 +22,7 @@ type objFile struct {
 	cache    []byte // file bytes [cacheAt, cacheAt+len(cache)) held in *bp
 	cacheAt  int64
 	rp       *[]byte // the buffer of run, once used
+	dropped  int64   // file bytes before this were dropped from the cache
 	released bool
 }
 
@@ -169,6 +170,22 @@ func (o *objFile) run(i, last int64) ([]byte, error) {
 	}
 	return data[:n], nil
 }
+
+// dropBehind drops the file's pages before block i from the page cache.
+func (o *objFile) dropBehind(i int64) {
+	end := o.hdr.blocksAt() + i*(blockSize+crcSize)
+	if end > o.dropped {
+		// The kernel drops only whole folios, and readahead makes them
+		// up to a few MiB: go back over the last ones, which the
+		// previous call may have left.
+		from := o.dropped &^ (dropAlign - 1)
+		dropCache(o.f, from, end-from)
+		o.dropped = end
+	}
+}
+
+// dropAlign is the largest folio the page cache is expected to hold.
+const dropAlign = 8 << 20
 
 // isCorrupt reports whether err means the file's bytes are bad.
 func isCorrupt(err error) bool { return errors.Is(err, errCorrupt) }

@@ -149,3 +149,14 @@ func preadv(f *os.File, bufs [][]byte, off int64) (int, error) {
 	}
 	return total, rerr
 }
+
+// dropCache tells the kernel that [off, off+n) of f will not be read
+// again soon (POSIX_FADV_DONTNEED): its clean pages are freed at once.
+func dropCache(f *os.File, off, n int64) {
+	const fadvDontNeed = 4
+	if sc, err := f.SyscallConn(); err == nil {
+		_ = sc.Control(func(fd uintptr) {
+			_, _, _ = syscall.Syscall6(syscall.SYS_FADVISE64, fd, uintptr(off), uintptr(n), fadvDontNeed, 0, 0)
+		})
+	}
+}
