@@ -12,8 +12,14 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/objectstore/swift"
 )
 
-// bufPool holds the buffers bodies are copied through.
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+// bufPool holds the buffers bodies are copied through; largePool those of
+// GET bodies over largeBody, copied in fewer, larger reads and writes.
+var (
+	bufPool   = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+	largePool = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+)
+
+const largeBody = 1 << 20
 
 // getter finds a node that serves an object GET or HEAD, and another one
 // when the body breaks off: Swift's GetOrHeadHandler.
@@ -227,8 +233,12 @@ var errShortBody = errors.New("body ended early")
 // client's connection is cut so that it never takes a short body for a
 // whole one.
 func (s *Server) streamObject(req *request, g *getter, resp *http.Response) {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
+	pool := &bufPool
+	if resp.ContentLength > largeBody {
+		pool = &largePool
+	}
+	bp := pool.Get().(*[]byte)
+	defer pool.Put(bp)
 	buf := *bp
 	multipart := strings.HasPrefix(resp.Header.Get("Content-Type"), "multipart/byteranges")
 	start, end, known := bodyRange(resp)
