@@ -20,10 +20,6 @@ const (
 	rootDriveID = "root"         // the root disk's drive id in QEMU
 )
 
-// maxSocketPath is the longest path a unix socket address holds
-// (sun_path is 108 bytes with its NUL).
-const maxSocketPath = 107
-
 // launch is everything that decides a guest's QEMU command line. args
 // turns it into the argv with no side effects, so that it is tested as
 // text.
@@ -95,10 +91,14 @@ func (l launch) args() []string {
 	if nics == 0 {
 		a = append(a, "-nic", "none")
 	}
+	// The sockets are named relative to the guest's directory, where
+	// QEMU starts and binds them before it daemonizes (and moves to /):
+	// a unix socket's path holds 107 bytes, an instances directory may be
+	// longer. The driver dials them through /proc/self/fd (dialUnix).
 	a = append(a,
-		"-chardev", "socket,id=serial0,path="+path(serialSock)+",server=on,wait=off,logfile="+path(consoleLog)+",logappend=on",
+		"-chardev", "socket,id=serial0,path="+serialSock+",server=on,wait=off,logfile="+path(consoleLog)+",logappend=on",
 		"-serial", "chardev:serial0",
-		"-qmp", "unix:"+path(qmpSock)+",server=on,wait=off",
+		"-qmp", "unix:"+qmpSock+",server=on,wait=off",
 		"-pidfile", filepath.Join(dir, pidFile),
 		"-msg", "timestamp=on",
 		"-daemonize",

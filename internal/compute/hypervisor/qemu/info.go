@@ -126,9 +126,21 @@ func (d *Driver) ConsoleOutput(ctx context.Context, inst hypervisor.Instance, ma
 
 // SerialSocket is the unix socket of the guest's serial console, for a
 // console proxy. QEMU serves one client at a time; what the guest writes
-// goes to console.log as well, connected or not.
+// goes to console.log as well, connected or not. The path may be too
+// long to dial as it is (a socket address holds 107 bytes): DialSerial
+// connects however long it is.
 func (d *Driver) SerialSocket(inst hypervisor.Instance) string {
 	return filepath.Join(inst.Dir, serialSock)
+}
+
+// DialSerial connects to the guest's serial console: what the guest
+// writes comes out, what is written goes to the guest.
+func (d *Driver) DialSerial(ctx context.Context, inst hypervisor.Instance) (net.Conn, error) {
+	c, err := dialUnix(ctx, d.SerialSocket(inst))
+	if err != nil {
+		return nil, fmt.Errorf("serial console of guest %s: %w", inst.UUID, err)
+	}
+	return c, nil
 }
 
 // VNCAddr is the host:port of the running guest's VNC display, on

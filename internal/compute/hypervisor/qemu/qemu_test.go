@@ -529,7 +529,6 @@ func TestBadInstance(t *testing.T) {
 	base := writeImage(t, dirs, "guest.raw", false)
 	for name, mod := range map[string]func(*hypervisor.Instance){
 		"relative dir":  func(i *hypervisor.Instance) { i.Dir = "guest" },
-		"long dir":      func(i *hypervisor.Instance) { i.Dir = "/" + strings.Repeat("d", 120) },
 		"no memory":     func(i *hypervisor.Instance) { i.MemoryMB = 0 },
 		"no format":     func(i *hypervisor.Instance) { i.BaseFormat = "" },
 		"missing image": func(i *hypervisor.Instance) { i.BaseImage = filepath.Join(dirs, "nope") },
@@ -590,11 +589,52 @@ func TestVNC(t *testing.T) {
 	if d.SerialSocket(inst) != filepath.Join(inst.Dir, "serial.sock") {
 		t.Errorf("SerialSocket() = %s", d.SerialSocket(inst))
 	}
-	c2, err := net.Dial("unix", d.SerialSocket(inst))
-	if err != nil {
-		t.Fatalf("dial the serial console: %v", err)
+}
+
+// TestLongDir: guests in a directory whose sockets' paths are longer than
+// a socket address holds.
+func TestLongDir(t *testing.T) {
+	dirs := filepath.Join(testDirs(t), strings.Repeat("long-", 30))
+	d := newTestDriver(t, dirs)
+	inst := newInstance(t, d, writeImage(t, testDirs(t), "guest.raw", false), "raw")
+	if len(d.SerialSocket(inst)) <= maxSocketPath {
+		t.Fatalf("%s is not too long for a socket address", d.SerialSocket(inst))
 	}
-	c2.Close()
+	if err := d.Spawn(testCtx(t), inst); err != nil {
+		t.Fatalf("Spawn() = %v", err)
+	}
+	waitBoots(t, d, inst, 1)
+	wantState(t, d, inst, hypervisor.Running)
+	// The serial console: the guest's power-off line comes through it.
+	c, err := d.DialSerial(testCtx(t), inst)
+	if err != nil {
+		t.Fatalf("DialSerial() = %v", err)
+	}
+	defer c.Close()
+	if err := d.PowerOff(testCtx(t), inst, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if line != acpiLine {
+		t.Errorf("serial console read %q, %v; want %q", line, err, acpiLine)
+	}
+	if got, _ := d.Running(testCtx(t)); len(got) != 0 {
+		t.Errorf("Running() = %v", got)
+	}
+	// A new driver finds it there too.
+	if err := d.PowerOn(testCtx(t), inst); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	d2 := newTestDriver(t, dirs)
+	if got, _ := d2.Running(testCtx(t)); !slices.Equal(got, []string{inst.UUID}) {
+		t.Errorf("Running() of a new driver = %v, want [%s]", got, inst.UUID)
+	}
+	wantState(t, d2, inst, hypervisor.Running)
+	if err := d2.Destroy(testCtx(t), inst); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestNICs attaches guests' NICs to tap devices made beforehand, as the
