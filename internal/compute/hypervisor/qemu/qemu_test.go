@@ -476,6 +476,18 @@ func TestSnapshot(t *testing.T) {
 		check(path, format)
 		wantState(t, d, inst, hypervisor.Running)
 	}
+	// A paused guest is copied as well, and stays paused.
+	if err := d.Pause(testCtx(t), inst); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Snapshot(testCtx(t), inst, filepath.Join(out, "paused.qcow2"), "qcow2"); err != nil {
+		t.Fatalf("Snapshot() of a paused guest = %v", err)
+	}
+	check(filepath.Join(out, "paused.qcow2"), "qcow2")
+	wantState(t, d, inst, hypervisor.Paused)
+	if err := d.Unpause(testCtx(t), inst); err != nil {
+		t.Fatal(err)
+	}
 	if err := d.Snapshot(testCtx(t), inst, filepath.Join(out, "x"), "vmdk"); err == nil {
 		t.Error("Snapshot(vmdk) succeeded")
 	}
