@@ -218,3 +218,41 @@ func newServerOn(t *testing.T, addr string, h http.Handler) *httptest.Server {
 	t.Cleanup(srv.Close)
 	return srv
 }
+
+// newNode starts one object server with devices devices, each in a zone of
+// its own in a ring of three replicas: a storage node as `nimbus up` runs
+// it, where the replicas of an object land on one server.
+func newNode(t testing.TB, devices int) (*httptest.Server, *ring.Ring) {
+	t.Helper()
+	b, err := ring.NewBuilder(4, 3, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(nil)
+	host, portS, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	port, _ := strconv.Atoi(portS)
+	devs := map[string]string{}
+	for i := range devices {
+		name := "d" + strconv.Itoa(i+1)
+		devs[name] = filepath.Join(t.TempDir(), name)
+		if _, err := b.Add(ring.Device{Region: 1, Zone: i + 1, IP: host, Port: port, Name: name, Weight: 100}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := b.Rebalance(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	rg, err := b.Ring()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{Devices: devs, Ring: ring.Fixed(rg), Addr: srv.Listener.Addr().String(),
+		Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = s
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv, rg
+}

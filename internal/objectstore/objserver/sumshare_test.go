@@ -4,17 +4,11 @@ import (
 	"bytes"
 	"crypto/md5"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/nimbus-cloud/nimbus/internal/objectstore/ring"
 )
 
 // Writers of one group, some with the same bytes, some with a byte or a
@@ -115,37 +109,7 @@ func TestSameBytesHashedOnce(t *testing.T) {
 // at once, as `nimbus up` does; one replica's body differs in one byte.
 // Each stores, and answers, the MD5 of what it received.
 func TestReplicasOnOneServerKeepTheirOwnETag(t *testing.T) {
-	b, err := ring.NewBuilder(4, 3, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(nil)
-	host, portS, _ := net.SplitHostPort(srv.Listener.Addr().String())
-	port, _ := strconv.Atoi(portS)
-	devs := map[string]string{}
-	for i := range 3 {
-		name := "d" + strconv.Itoa(i+1)
-		devs[name] = filepath.Join(t.TempDir(), name)
-		if _, err := b.Add(ring.Device{Region: 1, Zone: i + 1, IP: host, Port: port, Name: name, Weight: 100}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, _, err := b.Rebalance(time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	rg, err := b.Ring()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(Options{Devices: devs, Ring: ring.Fixed(rg), Addr: srv.Listener.Addr().String(),
-		Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = s
-	srv.Start()
-	t.Cleanup(srv.Close)
-
+	srv, rg := newNode(t, 3)
 	data := pattern(5*blockSize + 17)
 	odd := bytes.Clone(data)
 	odd[3*blockSize+1] ^= 0xff
