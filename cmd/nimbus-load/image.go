@@ -21,12 +21,17 @@ import (
 	"time"
 )
 
-type imageFlags struct {
+// keystoneCreds are the password credentials a load command logs in with.
+type keystoneCreds struct {
 	authURL, username, password, project string
 	userDomain, projectDomain            string
-	imageURL, image                      string
-	size                                 string
-	keep, dropCaches                     bool
+}
+
+type imageFlags struct {
+	keystoneCreds
+	imageURL, image  string
+	size             string
+	keep, dropCaches bool
 }
 
 // imageCmd measures one image through the Image API: create, upload a
@@ -108,8 +113,7 @@ func runImage(ctx context.Context, f imageFlags, size int64, stdout io.Writer) e
 		WriteBufferSize: 1 << 20,
 		ReadBufferSize:  1 << 20,
 	}}
-	tokensURL := strings.TrimSuffix(strings.TrimSuffix(f.authURL, "/"), "/v3") + "/v3/auth/tokens"
-	token, endpoint, err := imageLogin(ctx, c, tokensURL, f)
+	token, endpoint, err := keystoneLogin(ctx, c, f.keystoneCreds, "image")
 	if err != nil {
 		return err
 	}
@@ -261,9 +265,10 @@ func dropCaches() error {
 	return nil
 }
 
-// imageLogin gets a project-scoped token and the public image endpoint of
-// its catalog.
-func imageLogin(ctx context.Context, c *http.Client, tokensURL string, f imageFlags) (string, string, error) {
+// keystoneLogin gets a project-scoped token and the public endpoint of
+// serviceType in its catalog ("" when there is none).
+func keystoneLogin(ctx context.Context, c *http.Client, f keystoneCreds, serviceType string) (string, string, error) {
+	tokensURL := strings.TrimSuffix(strings.TrimSuffix(f.authURL, "/"), "/v3") + "/v3/auth/tokens"
 	body, _ := json.Marshal(map[string]any{"auth": map[string]any{
 		"identity": map[string]any{"methods": []string{"password"}, "password": map[string]any{"user": map[string]any{
 			"name": f.username, "password": f.password, "domain": map[string]any{"name": f.userDomain}}}},
@@ -299,7 +304,7 @@ func imageLogin(ctx context.Context, c *http.Client, tokensURL string, f imageFl
 	endpoint := ""
 	for _, s := range out.Token.Catalog {
 		for _, e := range s.Endpoints {
-			if s.Type == "image" && e.Interface == "public" {
+			if s.Type == serviceType && e.Interface == "public" {
 				endpoint = e.URL
 			}
 		}

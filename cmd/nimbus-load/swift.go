@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,15 +19,14 @@ import (
 )
 
 type swiftFlags struct {
-	authURL, username, password, project string
-	userDomain, projectDomain            string
-	authV1, user, key                    string
-	storageURL, token                    string
-	container                            string
-	concurrency                          int
-	duration                             time.Duration
-	size, large                          string
-	dropCaches                           bool
+	keystoneCreds
+	authV1, user, key string
+	storageURL, token string
+	container         string
+	concurrency       int
+	duration          time.Duration
+	size, large       string
+	dropCaches        bool
 }
 
 // swiftCmd measures a Swift API (Nimbus's or Swift's own, same client):
@@ -237,47 +235,17 @@ func swiftLogin(ctx context.Context, c *http.Client, f swiftFlags) (string, stri
 	if f.authURL == "" {
 		return "", "", errors.New("give --auth-url (Keystone v3) or --auth-v1 (tempauth)")
 	}
-	tokensURL := strings.TrimSuffix(strings.TrimSuffix(f.authURL, "/"), "/v3") + "/v3/auth/tokens"
-	body, _ := json.Marshal(map[string]any{"auth": map[string]any{
-		"identity": map[string]any{"methods": []string{"password"}, "password": map[string]any{"user": map[string]any{
-			"name": f.username, "password": f.password, "domain": map[string]any{"name": f.userDomain}}}},
-		"scope": map[string]any{"project": map[string]any{"name": f.project, "domain": map[string]any{"name": f.projectDomain}}}}})
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, tokensURL, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.Do(req)
+	token, url, err := keystoneLogin(ctx, c, f.keystoneCreds, "object-store")
 	if err != nil {
-		return "", "", fmt.Errorf("get a token: %w", err)
+		return "", "", err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		return "", "", fmt.Errorf("get a token: %s", resp.Status)
-	}
-	var out struct {
-		Token struct {
-			Catalog []struct {
-				Type      string `json:"type"`
-				Endpoints []struct {
-					Interface string `json:"interface"`
-					URL       string `json:"url"`
-				} `json:"endpoints"`
-			} `json:"catalog"`
-		} `json:"token"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return "", "", fmt.Errorf("get a token: %w", err)
-	}
-	url := f.storageURL
-	for _, s := range out.Token.Catalog {
-		for _, e := range s.Endpoints {
-			if url == "" && s.Type == "object-store" && e.Interface == "public" {
-				url = e.URL
-			}
-		}
+	if f.storageURL != "" {
+		url = f.storageURL
 	}
 	if url == "" {
 		return "", "", errors.New("no public object-store endpoint in the catalog; give --storage-url")
 	}
-	return url, resp.Header.Get("X-Subject-Token"), nil
+	return url, token, nil
 }
 
 // swiftLarge PUTs size bytes of noise to obj and GETs them back, returning
