@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -19,30 +18,18 @@ import (
 var identityScenarios = []string{"validate", "issue-token", "issue-password"}
 
 type identityFlags struct {
-	authURL, username, password, project string
-	userDomain, projectDomain            string
-	concurrency                          string
-	duration, warmup, timeout            time.Duration
-	scenarios                            string
-	validateNoCatalog                    bool
+	keystoneCreds
+	concurrency               string
+	duration, warmup, timeout time.Duration
+	scenarios                 string
+	validateNoCatalog         bool
 }
 
 func identityCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var f identityFlags
 	fs := flag.NewFlagSet("nimbus-load identity", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	env := func(k, def string) string {
-		if v := os.Getenv(k); v != "" {
-			return v
-		}
-		return def
-	}
-	fs.StringVar(&f.authURL, "auth-url", env("OS_AUTH_URL", "http://127.0.0.1:5000/v3"), "identity endpoint, with or without /v3 [$OS_AUTH_URL]")
-	fs.StringVar(&f.username, "username", env("OS_USERNAME", "admin"), "user name [$OS_USERNAME]")
-	fs.StringVar(&f.password, "password", env("OS_PASSWORD", ""), "password [$OS_PASSWORD]")
-	fs.StringVar(&f.project, "project", env("OS_PROJECT_NAME", "admin"), "project name the password tokens are scoped to [$OS_PROJECT_NAME]")
-	fs.StringVar(&f.userDomain, "user-domain", env("OS_USER_DOMAIN_NAME", "Default"), "domain name of the user [$OS_USER_DOMAIN_NAME]")
-	fs.StringVar(&f.projectDomain, "project-domain", env("OS_PROJECT_DOMAIN_NAME", "Default"), "domain name of the project [$OS_PROJECT_DOMAIN_NAME]")
+	f.addFlags(fs, "http://127.0.0.1:5000/v3", "project name the password tokens are scoped to")
 	fs.StringVar(&f.concurrency, "concurrency", "1,8,32", "comma-separated numbers of concurrent clients")
 	fs.DurationVar(&f.duration, "duration", 10*time.Second, "measured time per scenario and concurrency level")
 	fs.DurationVar(&f.warmup, "warmup", time.Second, "unmeasured time before each measurement")

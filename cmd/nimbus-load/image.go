@@ -21,12 +21,6 @@ import (
 	"time"
 )
 
-// keystoneCreds are the password credentials a load command logs in with.
-type keystoneCreds struct {
-	authURL, username, password, project string
-	userDomain, projectDomain            string
-}
-
 type imageFlags struct {
 	keystoneCreds
 	imageURL, image  string
@@ -40,18 +34,7 @@ func imageCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	var f imageFlags
 	fs := flag.NewFlagSet("nimbus-load image", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	env := func(k, def string) string {
-		if v := os.Getenv(k); v != "" {
-			return v
-		}
-		return def
-	}
-	fs.StringVar(&f.authURL, "auth-url", env("OS_AUTH_URL", "http://127.0.0.1:5000/v3"), "identity endpoint, with or without /v3 [$OS_AUTH_URL]")
-	fs.StringVar(&f.username, "username", env("OS_USERNAME", "admin"), "user name [$OS_USERNAME]")
-	fs.StringVar(&f.password, "password", env("OS_PASSWORD", ""), "password [$OS_PASSWORD]")
-	fs.StringVar(&f.project, "project", env("OS_PROJECT_NAME", "admin"), "project that owns the image [$OS_PROJECT_NAME]")
-	fs.StringVar(&f.userDomain, "user-domain", env("OS_USER_DOMAIN_NAME", "Default"), "domain name of the user [$OS_USER_DOMAIN_NAME]")
-	fs.StringVar(&f.projectDomain, "project-domain", env("OS_PROJECT_DOMAIN_NAME", "Default"), "domain name of the project [$OS_PROJECT_DOMAIN_NAME]")
+	f.addFlags(fs, "http://127.0.0.1:5000/v3", "project that owns the image")
 	fs.StringVar(&f.imageURL, "image-url", "", "image endpoint; default: the public one of the token's catalog")
 	fs.StringVar(&f.size, "size", "1GiB", "bytes to upload: a number with an optional suffix KiB, MiB, GiB, TiB (K, M, G, T too) or kB, MB, GB, TB")
 	fs.BoolVar(&f.keep, "keep", false, "keep the image instead of deleting it")

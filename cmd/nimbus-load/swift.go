@@ -11,7 +11,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,18 +35,7 @@ func swiftCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	var f swiftFlags
 	fs := flag.NewFlagSet("nimbus-load swift", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	env := func(k, def string) string {
-		if v := os.Getenv(k); v != "" {
-			return v
-		}
-		return def
-	}
-	fs.StringVar(&f.authURL, "auth-url", env("OS_AUTH_URL", ""), "Keystone v3 endpoint [$OS_AUTH_URL]")
-	fs.StringVar(&f.username, "username", env("OS_USERNAME", "admin"), "user name [$OS_USERNAME]")
-	fs.StringVar(&f.password, "password", env("OS_PASSWORD", ""), "password [$OS_PASSWORD]")
-	fs.StringVar(&f.project, "project", env("OS_PROJECT_NAME", "admin"), "project [$OS_PROJECT_NAME]")
-	fs.StringVar(&f.userDomain, "user-domain", env("OS_USER_DOMAIN_NAME", "Default"), "user's domain [$OS_USER_DOMAIN_NAME]")
-	fs.StringVar(&f.projectDomain, "project-domain", env("OS_PROJECT_DOMAIN_NAME", "Default"), "project's domain [$OS_PROJECT_DOMAIN_NAME]")
+	f.addFlags(fs, "", "project")
 	fs.StringVar(&f.authV1, "auth-v1", "", "tempauth URL (e.g. http://127.0.0.1:8080/auth/v1.0) instead of Keystone")
 	fs.StringVar(&f.user, "user", "test:tester", "tempauth user (with --auth-v1)")
 	fs.StringVar(&f.key, "key", "testing", "tempauth key (with --auth-v1)")
