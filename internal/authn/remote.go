@@ -342,3 +342,31 @@ func (r *Remote) roundTrip(req *http.Request) (int, http.Header, []byte, error) 
 	}
 	return resp.StatusCode, resp.Header, body, nil
 }
+
+// TokenSource gives a token for calling other services' APIs.
+type TokenSource interface {
+	// Token returns a valid token, issuing a new one when the last is
+	// about to expire.
+	Token(ctx context.Context) (string, error)
+	// Invalidate forgets token after a 401 with it, so the next Token
+	// issues a fresh one.
+	Invalidate(token string)
+}
+
+var _ TokenSource = (*Remote)(nil)
+
+// Token is the Remote's own service token, for calls to other services
+// (placement, image) as the service user.
+func (r *Remote) Token(ctx context.Context) (string, error) {
+	st, err := r.serviceToken(ctx)
+	return st.id, err
+}
+
+// Invalidate drops token if it is the service token in use.
+func (r *Remote) Invalidate(token string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.svc.id == token {
+		r.svc = svcToken{}
+	}
+}

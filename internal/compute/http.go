@@ -84,7 +84,7 @@ type route struct {
 // the same routes after the front door has rewritten it to /v2.1.
 func (h *handlers) routes() []route {
 	const p = "/v2.1"
-	return []route{
+	rs := []route{
 		{"GET /{$}", h.versions, true},
 		{"GET " + p, h.versionShow, true},
 		{"GET " + p + "/{$}", h.versionShow, false},
@@ -120,6 +120,11 @@ func (h *handlers) routes() []route {
 		{"GET " + p + "/os-availability-zone", h.listZones, false},
 		{"GET " + p + "/os-availability-zone/detail", h.listZonesDetail, false},
 	}
+	// Each group of resources lists its own routes in its own file.
+	for _, more := range [][]route{h.serverRoutes(), h.serverActionRoutes(), h.adminRoutes(), h.consoleRoutes()} {
+		rs = append(rs, more...)
+	}
+	return rs
 }
 
 // since hides a route from microversions before 2.minor, with the plain

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/nimbus-cloud/nimbus/internal/authn"
+	"github.com/nimbus-cloud/nimbus/internal/bus"
+	"github.com/nimbus-cloud/nimbus/internal/compute/instances"
 	"github.com/nimbus-cloud/nimbus/internal/db"
 	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"github.com/nimbus-cloud/nimbus/internal/policy"
@@ -91,11 +93,41 @@ type Projects interface {
 	ProjectExists(ctx context.Context, id string) (bool, error)
 }
 
+// ImageAPI is the image service (Glance v2) as the compute API uses it,
+// called with the caller's token as Nova does.
+type ImageAPI interface {
+	// GetImage returns an image the token may see; a missing or hidden
+	// one is an error wrapping instances.ErrNotFound.
+	GetImage(ctx context.Context, token, id string) (*ImageInfo, error)
+	// CreateImage creates a queued image record for a snapshot with the
+	// given fields (name, disk_format, container_format, visibility,
+	// and string properties such as instance_uuid, image_type) and
+	// returns its id.
+	CreateImage(ctx context.Context, token string, fields map[string]any) (string, error)
+	// DeleteImage deletes an image (a snapshot whose upload failed).
+	DeleteImage(ctx context.Context, token, id string) error
+}
+
+// ImageInfo is the part of an image record the compute API checks.
+type ImageInfo struct {
+	instances.Image
+	Status          string // "active", "queued", ...
+	Visibility      string
+	ContainerFormat string
+	Owner           string
+}
+
 // Options are what New needs besides Config.
 type Options struct {
 	DB       *db.DB
 	Log      *slog.Logger
 	Projects Projects // optional
+	// Images is the image service; only tests of other resources leave
+	// it nil (then servers cannot be created).
+	Images ImageAPI
+	// Bus carries tasks to the conductor (tasks.Queue); nil: servers
+	// cannot be created or acted on (tests of other resources).
+	Bus *bus.Bus
 }
 
 // Service holds the compute API's rules.
@@ -106,6 +138,11 @@ type Service struct {
 	policy   *policy.Enforcer
 	projects Projects
 	now      func() time.Time
+	images   ImageAPI
+	bus      *bus.Bus
+	// instances is the servers' database (instances, services, nodes,
+	// groups, aggregates), shared with the scheduler and conductor.
+	instances *instances.Store
 
 	// usage counts what a project (and a user in it) holds of quota
 	// resources, for quota details, limits and checks; resources add
@@ -153,7 +190,8 @@ func New(ctx context.Context, cfg Config, o Options) (*Service, error) {
 			return nil, fmt.Errorf("compute: %w", err)
 		}
 	}
-	s := &Service{db: o.DB, cfg: cfg, log: log, policy: enf, projects: o.Projects, now: time.Now}
+	s := &Service{db: o.DB, cfg: cfg, log: log, policy: enf, projects: o.Projects, now: time.Now,
+		images: o.Images, bus: o.Bus, instances: instances.New(o.DB)}
 	return s, nil
 }
 
