@@ -25,6 +25,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"time"
 
 	"github.com/nimbus-cloud/nimbus/internal/compute/hypervisor"
 )
@@ -69,10 +70,48 @@ const (
 	Snapshot Op = "snapshot"
 	// GetInfo answers the guest's state in Reply.Info.
 	GetInfo Op = "get_info"
+
+	// Resize gives the guest a new flavor on the host it is on (Nova's
+	// allow_resize_to_same_host; the agent does Nova's resize_instance
+	// and finish_resize in one step): it shuts the guest down (ACPI,
+	// forced off after Timeout seconds, 0 at once), keeps a backup of
+	// its disk for RevertResize, grows the root disk to
+	// Instance.Flavor.Disk (never shrinks it: CodeRefused, nothing
+	// changed), records the new flavor and starts the guest again as
+	// PowerOn says.
+	Resize Op = "resize"
+	// ConfirmResize drops the backup a Resize kept. Without one it is ok.
+	ConfirmResize Op = "confirm_resize"
+	// RevertResize shuts the guest down (as Resize), puts back the disk
+	// the backup kept and the flavor before the resize (Instance.Flavor
+	// when given, else the one the agent recorded), and starts the guest
+	// as PowerOn says. Without a backup: CodeRefused, nothing changed.
+	RevertResize Op = "revert_resize"
+	// Rescue boots the guest from a rescue image (Request.Image, cached
+	// as for a build, first disk) with its own disk attached as the
+	// second disk, so that a user can repair it. The guest runs after
+	// it, whether it ran before or not. Rescuing a rescued guest is ok
+	// (nothing changes).
+	Rescue Op = "rescue"
+	// Unrescue stops the rescue guest, drops its disk, and boots the
+	// guest from its own disk again. A guest not rescued: CodeRefused.
+	Unrescue Op = "unrescue"
+	// GetConsole answers in Reply.Console where, on this host, a console
+	// proxy can reach the guest's console (Request.Console says which)
+	// with plain TCP: for "novnc" QEMU's VNC server (RFB), for "serial"
+	// the raw bytes of the guest's serial port. A serial endpoint takes
+	// ONE connection, within ConsoleAcceptTimeout of the reply, and
+	// relays it until either side closes: ask again for each client.
+	GetConsole Op = "get_console"
 )
 
+// ConsoleAcceptTimeout is how long a serial console endpoint (GetConsole)
+// waits for its one connection.
+const ConsoleAcceptTimeout = 30 * time.Second
+
 // Ops lists every operation an agent of this Version serves.
-var Ops = []Op{BuildAndRun, PowerOff, PowerOn, Reboot, Pause, Unpause, Suspend, Resume, Destroy, ConsoleOutput, Snapshot, GetInfo}
+var Ops = []Op{BuildAndRun, PowerOff, PowerOn, Reboot, Pause, Unpause, Suspend, Resume, Destroy, ConsoleOutput, Snapshot, GetInfo,
+	Resize, ConfirmResize, RevertResize, Rescue, Unrescue, GetConsole}
 
 // Request is one conductor-to-agent call. Instance is always set; the
 // arguments of the Op only when it takes them.
@@ -85,9 +124,9 @@ type Request struct {
 	// and falls back to this spec when it has no record.
 	Instance Instance `json:"instance"`
 
-	Image       *Image       `json:"image,omitempty"`        // build_and_run: required
+	Image       *Image       `json:"image,omitempty"`        // build_and_run, rescue: required
 	ConfigDrive *ConfigDrive `json:"config_drive,omitempty"` // build_and_run: nil for no config drive
-	Timeout     int          `json:"timeout,omitempty"`      // power_off: seconds for a clean shutdown; 0 forces at once
+	Timeout     int          `json:"timeout,omitempty"`      // power_off, resize, revert_resize: seconds for a clean shutdown; 0 forces at once
 	Hard        bool         `json:"hard,omitempty"`         // reboot
 	// Length is how many lines of console output to answer (Nova's
 	// tail: the last Length pieces of the log split at "\n", so a log
@@ -96,6 +135,36 @@ type Request struct {
 	// nothing.
 	Length   *int            `json:"length,omitempty"`   // get_console_output
 	Snapshot *SnapshotTarget `json:"snapshot,omitempty"` // snapshot: required
+	// PowerOn says whether the guest runs after a resize or
+	// revert_resize (Nova starts it unless the instance was stopped);
+	// nil starts it if it ran before the operation.
+	PowerOn *bool           `json:"power_on,omitempty"`
+	Console *ConsoleRequest `json:"console,omitempty"` // get_console: required
+}
+
+// ConsoleRequest says which console GetConsole opens.
+type ConsoleRequest struct {
+	// Type is Nova's console type: "novnc" or "serial".
+	Type string `json:"type"`
+}
+
+// Console types a GetConsole request may ask for, and the kinds of
+// endpoint that serve them.
+const (
+	ConsoleNoVNC  = "novnc"
+	ConsoleSerial = "serial"
+
+	EndpointVNC    = "vnc"    // RFB, as QEMU's VNC server speaks it
+	EndpointSerial = "serial" // the raw bytes of the guest's serial port
+)
+
+// ConsoleEndpoint is where a console proxy reaches a guest's console:
+// plain TCP to Host:Port (no TLS, no password; it listens only on the
+// agent's console address, which the operator keeps private).
+type ConsoleEndpoint struct {
+	Kind string `json:"kind"` // EndpointVNC or EndpointSerial
+	Host string `json:"host"` // an IP address or name, without brackets
+	Port int    `json:"port"`
 }
 
 // Instance is the guest's spec, from the instance record and its flavor.
@@ -155,8 +224,9 @@ type Reply struct {
 	// codes bad_request, unsupported_version and busy the agent did not
 	// get to the guest, and it is 0 and means nothing.
 	PowerState hypervisor.PowerState `json:"power_state"`
-	Info       *Info                 `json:"info,omitempty"`   // get_info
-	Output     *string               `json:"output,omitempty"` // get_console_output; invalid UTF-8 shows as U+FFFD
+	Info       *Info                 `json:"info,omitempty"`    // get_info
+	Output     *string               `json:"output,omitempty"`  // get_console_output; invalid UTF-8 shows as U+FFFD
+	Console    *ConsoleEndpoint      `json:"console,omitempty"` // get_console
 }
 
 // Info is a guest's state as the hypervisor sees it.
@@ -180,6 +250,8 @@ const (
 	CodeFailed             = "failed"              // any other operation failed on the host
 	CodeUnavailable        = "unavailable"         // cut short: the agent is stopping, or the caller's deadline passed (retryable)
 	CodeBusy               = "busy"                // another operation on the guest outlasted the caller's deadline; nothing was done (retryable)
+	CodeRefused            = "refused"             // the operation cannot apply to the guest as it is (a disk to shrink, no resize to revert, not rescued); nothing changed
+	CodeUnsupported        = "unsupported"         // the host's driver cannot do this (a console type it has not)
 )
 
 // Error is a failed operation. It is an error, so a Client returns it as
@@ -242,6 +314,25 @@ func (r *Request) Check() *Error {
 	case PowerOff:
 		if r.Timeout < 0 {
 			return Errorf(CodeBadRequest, false, "negative power off timeout %d", r.Timeout)
+		}
+	case Resize, RevertResize:
+		f := r.Instance.Flavor
+		if r.Op == Resize && f == nil {
+			return Errorf(CodeBadRequest, false, "resize of %s needs the new flavor", r.Instance.UUID)
+		}
+		if f != nil && (f.VCPUs <= 0 || f.RAM <= 0 || f.Disk < 0) {
+			return Errorf(CodeBadRequest, false, "%s of %s needs a flavor with vCPUs and RAM", r.Op, r.Instance.UUID)
+		}
+		if r.Timeout < 0 {
+			return Errorf(CodeBadRequest, false, "negative power off timeout %d", r.Timeout)
+		}
+	case Rescue:
+		if r.Image == nil || !ValidID(r.Image.ID) {
+			return Errorf(CodeBadRequest, false, "rescue of %s needs a valid image id", r.Instance.UUID)
+		}
+	case GetConsole:
+		if r.Console == nil || (r.Console.Type != ConsoleNoVNC && r.Console.Type != ConsoleSerial) {
+			return Errorf(CodeBadRequest, false, "get_console of %s needs a console type novnc or serial", r.Instance.UUID)
 		}
 	case Snapshot:
 		s := r.Snapshot

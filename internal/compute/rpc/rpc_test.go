@@ -28,6 +28,7 @@ func TestWireShapes(t *testing.T) {
 	at := time.Date(2026, 1, 2, 3, 4, 5, 600000000, time.UTC)
 	ten := 10
 	out := "[    0.000000] Linux version 6.1.0\n"
+	yes, no := true, false
 	msgs := map[string]any{
 		"build_request": Request{
 			V: 1, Op: BuildAndRun, RequestID: "req-4f2a",
@@ -51,6 +52,16 @@ func TestWireShapes(t *testing.T) {
 		"console_request":   Request{V: 1, Op: ConsoleOutput, Instance: Instance{UUID: uuid}, Length: &ten},
 		"snapshot_request": Request{V: 1, Op: Snapshot, Instance: Instance{UUID: uuid},
 			Snapshot: &SnapshotTarget{ImageID: "a1b2c3d4-0000-4000-8000-000000000002", URL: "http://controller:9292", Token: "gAAAA...", DiskFormat: "qcow2"}},
+		"resize_request": Request{V: 1, Op: Resize, RequestID: "req-5b3c",
+			Instance: Instance{UUID: uuid, Name: "instance-0000002a", Flavor: &Flavor{VCPUs: 4, RAM: 4096, Disk: 40}},
+			Timeout: 60, PowerOn: &yes},
+		"revert_resize_request": Request{V: 1, Op: RevertResize,
+			Instance: Instance{UUID: uuid, Flavor: &Flavor{VCPUs: 2, RAM: 2048, Disk: 20}}, Timeout: 60, PowerOn: &no},
+		"rescue_request": Request{V: 1, Op: Rescue, Instance: Instance{UUID: uuid},
+			Image: &Image{ID: "a1b2c3d4-0000-4000-8000-000000000003", URL: "http://controller:9292", Token: "gAAAA...", DiskFormat: "qcow2"}},
+		"get_console_request": Request{V: 1, Op: GetConsole, Instance: Instance{UUID: uuid}, Console: &ConsoleRequest{Type: ConsoleNoVNC}},
+		"reply_get_console": Reply{V: 1, OK: true, PowerState: hypervisor.Running,
+			Console: &ConsoleEndpoint{Kind: EndpointVNC, Host: "192.0.2.10", Port: 5901}},
 		"reply_ok":      Reply{V: 1, OK: true, PowerState: hypervisor.Running},
 		"reply_console": Reply{V: 1, OK: true, PowerState: hypervisor.Running, Output: &out},
 		"reply_info":    Reply{V: 1, OK: true, PowerState: hypervisor.Paused, Info: &Info{PowerState: hypervisor.Paused, VCPUs: 2, MemoryMB: 2048, CPUTimeNS: 1500000000}},
@@ -62,7 +73,7 @@ func TestWireShapes(t *testing.T) {
 			PowerState: hypervisor.Shutdown, Event: EventLifecycle},
 		"heartbeat": Heartbeat{V: 1, Host: "compute1", Binary: Binary, At: at, Boot: "9f86d081884c7d65", Interval: 10, RunningVMs: 3,
 			Resources: Resources{HypervisorHostname: "compute1.example.com", HypervisorType: "QEMU", HypervisorVersion: 7002000,
-				VCPUs: 8, MemoryMB: 15890, LocalGB: 450, CPUInfo: `{"arch":"x86_64"}`, Accel: "kvm"}},
+				VCPUs: 8, MemoryMB: 15890, LocalGB: 450, CPUInfo: `{"arch":"x86_64"}`, Accel: "kvm", HostIP: "192.0.2.10"}},
 	}
 	for name, msg := range msgs {
 		t.Run(name, func(t *testing.T) {
@@ -107,6 +118,20 @@ func TestCheck(t *testing.T) {
 		{"build with bad network data", Request{V: 1, Op: BuildAndRun, Instance: Instance{UUID: uuid, Flavor: flavor}, Image: &Image{ID: "img"},
 			ConfigDrive: &ConfigDrive{NetworkData: json.RawMessage("{")}}, CodeBadRequest},
 		{"negative timeout", Request{V: 1, Op: PowerOff, Instance: Instance{UUID: uuid}, Timeout: -1}, CodeBadRequest},
+		{"valid resize", Request{V: 1, Op: Resize, Instance: Instance{UUID: uuid, Flavor: flavor}}, ""},
+		{"resize without a flavor", Request{V: 1, Op: Resize, Instance: Instance{UUID: uuid}}, CodeBadRequest},
+		{"resize to no RAM", Request{V: 1, Op: Resize, Instance: Instance{UUID: uuid, Flavor: &Flavor{VCPUs: 1}}}, CodeBadRequest},
+		{"resize with a negative timeout", Request{V: 1, Op: Resize, Instance: Instance{UUID: uuid, Flavor: flavor}, Timeout: -1}, CodeBadRequest},
+		{"revert to the recorded flavor", Request{V: 1, Op: RevertResize, Instance: Instance{UUID: uuid}}, ""},
+		{"revert to a flavor of no vCPUs", Request{V: 1, Op: RevertResize, Instance: Instance{UUID: uuid, Flavor: &Flavor{RAM: 64}}}, CodeBadRequest},
+		{"valid confirm", Request{V: 1, Op: ConfirmResize, Instance: Instance{UUID: uuid}}, ""},
+		{"valid rescue", Request{V: 1, Op: Rescue, Instance: Instance{UUID: uuid}, Image: &Image{ID: "img"}}, ""},
+		{"rescue without an image", Request{V: 1, Op: Rescue, Instance: Instance{UUID: uuid}}, CodeBadRequest},
+		{"valid unrescue", Request{V: 1, Op: Unrescue, Instance: Instance{UUID: uuid}}, ""},
+		{"valid vnc console", Request{V: 1, Op: GetConsole, Instance: Instance{UUID: uuid}, Console: &ConsoleRequest{Type: "novnc"}}, ""},
+		{"valid serial console", Request{V: 1, Op: GetConsole, Instance: Instance{UUID: uuid}, Console: &ConsoleRequest{Type: "serial"}}, ""},
+		{"spice console", Request{V: 1, Op: GetConsole, Instance: Instance{UUID: uuid}, Console: &ConsoleRequest{Type: "spice-html5"}}, CodeBadRequest},
+		{"console without a type", Request{V: 1, Op: GetConsole, Instance: Instance{UUID: uuid}}, CodeBadRequest},
 		{"snapshot to vmdk", Request{V: 1, Op: Snapshot, Instance: Instance{UUID: uuid}, Snapshot: &SnapshotTarget{ImageID: "img", DiskFormat: "vmdk"}}, CodeBadRequest},
 	}
 	for _, tc := range tests {

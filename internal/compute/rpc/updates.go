@@ -113,6 +113,9 @@ type Resources struct {
 	LocalGB            int    `json:"local_gb"`
 	CPUInfo            string `json:"cpu_info"` // JSON, as Nova's
 	Accel              string `json:"accel,omitempty"`
+	// HostIP is the address other hosts reach this one at (Nova's
+	// my_ip, os-hypervisors' host_ip). The agent sets it, not the driver.
+	HostIP string `json:"host_ip,omitempty"`
 }
 
 // ResourcesOf converts a driver's host description.
