@@ -123,8 +123,77 @@ var zonePolicies = []policy.Default{
 
 // policyDefaults are every rule the compute API checks; a resource added
 // to the package adds its slice here.
-var policyDefaults = slices.Concat(basePolicies, flavorPolicies, keypairPolicies, quotaPolicies, zonePolicies)
+var policyDefaults = slices.Concat(basePolicies, flavorPolicies, keypairPolicies, quotaPolicies, zonePolicies, adminAPIPolicies,
+	serverPolicies, // servers_policy.go
+)
 
 // PolicyDefaults returns the compute rules in code, for sample policy
 // files.
 func PolicyDefaults() []policy.Default { return slices.Clone(policyDefaults) }
+
+// ---- admin APIs: os-services, os-hypervisors, os-aggregates,
+// os-server-groups, os-simple-tenant-usage (nova/policies/*.py).
+const (
+	policyServicesList   = "os_compute_api:os-services:list"
+	policyServicesUpdate = "os_compute_api:os-services:update"
+	policyServicesDelete = "os_compute_api:os-services:delete"
+
+	policyHypervisorsList       = "os_compute_api:os-hypervisors:list"
+	policyHypervisorsDetail     = "os_compute_api:os-hypervisors:list-detail"
+	policyHypervisorsStatistics = "os_compute_api:os-hypervisors:statistics"
+	policyHypervisorsShow       = "os_compute_api:os-hypervisors:show"
+	policyHypervisorsUptime     = "os_compute_api:os-hypervisors:uptime"
+	policyHypervisorsSearch     = "os_compute_api:os-hypervisors:search"
+	policyHypervisorsServers    = "os_compute_api:os-hypervisors:servers"
+
+	policyAggregatesIndex       = "os_compute_api:os-aggregates:index"
+	policyAggregatesCreate      = "os_compute_api:os-aggregates:create"
+	policyAggregatesShow        = "os_compute_api:os-aggregates:show"
+	policyAggregatesUpdate      = "os_compute_api:os-aggregates:update"
+	policyAggregatesDelete      = "os_compute_api:os-aggregates:delete"
+	policyAggregatesAddHost     = "os_compute_api:os-aggregates:add_host"
+	policyAggregatesRemoveHost  = "os_compute_api:os-aggregates:remove_host"
+	policyAggregatesSetMetadata = "os_compute_api:os-aggregates:set_metadata"
+	policyAggregatesImages      = "compute:aggregates:images"
+
+	policyServerGroupsCreate    = "os_compute_api:os-server-groups:create"
+	policyServerGroupsDelete    = "os_compute_api:os-server-groups:delete"
+	policyServerGroupsIndex     = "os_compute_api:os-server-groups:index"
+	policyServerGroupsIndexAll  = "os_compute_api:os-server-groups:index:all_projects"
+	policyServerGroupsShow      = "os_compute_api:os-server-groups:show"
+	policySimpleTenantUsageShow = "os_compute_api:os-simple-tenant-usage:show"
+	policySimpleTenantUsageList = "os_compute_api:os-simple-tenant-usage:list"
+)
+
+var adminAPIPolicies = []policy.Default{
+	{Name: policyServicesList, Check: adminRule, Description: "List all running Compute Services in a region."},
+	{Name: policyServicesUpdate, Check: adminRule, Description: "Update a Compute Service."},
+	{Name: policyServicesDelete, Check: adminRule, Description: "Delete a Compute Service."},
+
+	{Name: policyHypervisorsList, Check: adminRule, Description: "List all hypervisors."},
+	{Name: policyHypervisorsDetail, Check: adminRule, Description: "List all hypervisors with details"},
+	{Name: policyHypervisorsStatistics, Check: adminRule, Description: "Show summary statistics for all hypervisors over all compute nodes."},
+	{Name: policyHypervisorsShow, Check: adminRule, Description: "Show details for a hypervisor."},
+	{Name: policyHypervisorsUptime, Check: adminRule, Description: "Show the uptime of a hypervisor."},
+	{Name: policyHypervisorsSearch, Check: adminRule, Description: "Search hypervisor by hypervisor_hostname pattern."},
+	{Name: policyHypervisorsServers, Check: adminRule, Description: "List all servers on hypervisors that can match the provided hypervisor_hostname pattern."},
+
+	{Name: policyAggregatesSetMetadata, Check: adminRule, Description: "Create or replace metadata for an aggregate"},
+	{Name: policyAggregatesAddHost, Check: adminRule, Description: "Add a host to an aggregate"},
+	{Name: policyAggregatesCreate, Check: adminRule, Description: "Create an aggregate"},
+	{Name: policyAggregatesRemoveHost, Check: adminRule, Description: "Remove a host from an aggregate"},
+	{Name: policyAggregatesUpdate, Check: adminRule, Description: "Update name and/or availability zone for an aggregate"},
+	{Name: policyAggregatesIndex, Check: adminRule, Description: "List all aggregates"},
+	{Name: policyAggregatesDelete, Check: adminRule, Description: "Delete an aggregate"},
+	{Name: policyAggregatesShow, Check: adminRule, Description: "Show details for an aggregate"},
+	{Name: policyAggregatesImages, Check: adminRule, Description: "Request image caching for an aggregate"},
+
+	{Name: policyServerGroupsCreate, Check: projectMemberOrAdmin, Description: "Create a new server group"},
+	{Name: policyServerGroupsDelete, Check: projectMemberOrAdmin, Description: "Delete a server group"},
+	{Name: policyServerGroupsIndex, Check: projectReaderOrAdmin, Description: "List all server groups"},
+	{Name: policyServerGroupsIndexAll, Check: adminRule, Description: "List all server groups for all projects"},
+	{Name: policyServerGroupsShow, Check: projectReaderOrAdmin, Description: "Show details of a server group"},
+
+	{Name: policySimpleTenantUsageShow, Check: projectReaderOrAdmin, Description: "Show usage statistics for a specific tenant"},
+	{Name: policySimpleTenantUsageList, Check: adminRule, Description: "List per tenant usage statistics for all tenants"},
+}
