@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# test/e2e/tempest-compute.sh - run Tempest's compute API tests (Debian's
+# tempest) against a fresh `nimbus up` running the fake hypervisor driver
+# (no guest boots; servers still go through the API, scheduler, placement,
+# conductor and an agent), with identity, image and object storage but no
+# network or volume service. Compares the failures with
+# test/tempest/compute-known-failures.txt: fails when a test fails that is
+# not listed there; lists the listed tests that pass now, so the list
+# shrinks. test/tempest/compute.conf says which Nova features Nimbus offers.
+#
+# Before the run it registers what tempest boots from: two small qcow2
+# images (image_ref, image_ref_alt for rebuilds) and two flavors
+# (flavor_ref, and a bigger flavor_ref_alt for resizes).
+#
+# After the run (also when it fails) the failures, grouped by their cause
+# (the exception and the last API request before it), go to
+# $TEMPEST_FAILURES_REPORT, with the share of applicable tests that pass:
+# the issue asks for >= 80% of those that run and are not skipped.
+#
+# Environment (besides lib.sh's):
+#   TEMPEST_CONCURRENCY     workers [4]: most of a compute test is waiting
+#   TEMPEST_REGEX           selection [^tempest\.api\.compute\.]
+#   TEMPEST_OUT             results dir [$TMPDIR/tempest-compute-<UTC time>]
+#   TEMPEST_KNOWN_FAILURES  the list [test/tempest/compute-known-failures.txt]
+#   TEMPEST_FAILURES_REPORT grouped failures [/tmp/tempest-compute-failures.txt]
+#   NIMBUS_COMPUTE_FAKE_HOSTS  fake compute hosts [1]
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=test/e2e/lib.sh
+. "$HERE/lib.sh"
+
+DEFAULT_REGEX='^tempest\.api\.compute\.'
+REGEX="${TEMPEST_REGEX:-$DEFAULT_REGEX}"
+KNOWN="${TEMPEST_KNOWN_FAILURES:-$E2E_ROOT/test/tempest/compute-known-failures.txt}"
+TEMPEST_OUT="${TEMPEST_OUT:-${TMPDIR:-/tmp}/tempest-compute-$(date -u +%Y%m%dT%H%M%SZ)}"
+REPORT="${TEMPEST_FAILURES_REPORT:-/tmp/tempest-compute-failures.txt}"
+export TEMPEST_CONCURRENCY="${TEMPEST_CONCURRENCY:-4}"
+[ -f "$KNOWN" ] || fail "known-failures list $KNOWN not found"
+command -v qemu-img >/dev/null || fail "qemu-img not found (Debian package qemu-utils)"
+
+# The fake driver: servers become ACTIVE without a guest.
+export NIMBUS_COMPUTE_DRIVER=fake
+export NIMBUS_COMPUTE_FAKE_HOSTS="${NIMBUS_COMPUTE_FAKE_HOSTS:-1}"
+
+# report_failures: write $REPORT from the run's summary.txt, grouped by
+# cause, whether or not the run had new failures.
+report_failures() {
+  [ -f "$TEMPEST_OUT/summary.txt" ] || return 0
+  "$E2E_PY" - "$TEMPEST_OUT/summary.txt" "$KNOWN" "$REPORT" "$TEMPEST_OUT" <<'EOF' || true
+import collections, re, sys
+summary, known_path, report, out_dir = sys.argv[1:5]
+base = lambda t: t.split("[", 1)[0].strip()
+text = open(summary).read()
+head, _, tail = text.partition("\n\n")
+rows = {}
+for line in head.splitlines():
+    kind, status, tid = line.split("\t", 2)
+    rows[tid] = (kind, status)
+details, cur = {}, None
+for line in tail.splitlines():
+    m = re.match(r"===== (.+)$", line)
+    if m:
+        cur = details.setdefault(m.group(1).strip(), [])
+    elif re.match(r"\d+ passed, \d+ failed, \d+ skipped$", line):
+        cur = None
+    elif cur is not None:
+        cur.append(line.rstrip())
+known = {}
+for line in open(known_path):
+    tid, _, reason = line.partition("#")
+    if base(tid):
+        known[base(tid)] = reason.strip()
+
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32}", re.I)
+def norm(s):
+    s = UUID.sub("{id}", s)
+    s = re.sub(r"https?://[^/\s]+", "", s)
+    s = re.sub(r"tempest-[\w-]+", "tempest-*", s)
+    s = re.sub(r"\b\d+(\.\d+)?\b", "N", s)
+    return s
+
+def cause(lines):
+    """(exception, last request) of a failure's details."""
+    body = "\n".join(lines)
+    tb = [i for i, ln in enumerate(lines) if ln.startswith("Traceback (most recent call last)")]
+    exc = ""
+    if tb:
+        rest = [ln.strip() for ln in lines[tb[-1] + 1:] if ln and not ln.startswith(" ")]
+        rest = [ln for ln in rest if not ln.startswith("--- ")]
+        exc = " | ".join(rest[:3])
+    reqs = re.findall(r"Request \([^)]*\): (\d{3}) (\w+) (\S+)", body)
+    last = ""
+    if reqs:
+        st, meth, url = reqs[-1]
+        url = re.sub(r"https?://[^/]+", "", url)
+        last = f"{st} {meth} {url}"
+    return norm(exc)[:300] or "(no traceback)", norm(last)
+
+def details_of(tid, status):
+    d = details.get(tid)
+    if not d and status == "class-fixture-failed":
+        cls = base(tid).rsplit(".", 1)[0]
+        d = details.get(f"setUpClass ({cls})")
+    return d or []
+
+failed = [t for t, (k, _) in rows.items() if k == "failed"]
+n = collections.Counter(k for k, _ in rows.values())
+applies = n["passed"] + n["failed"]
+pct = 100.0 * n["passed"] / applies if applies else 0.0
+groups = collections.defaultdict(list)
+for t in failed:
+    exc, req = cause(details_of(t, rows[t][1]))
+    groups[(exc, req)].append(t)
+with open(report, "w") as f:
+    f.write(f"tempest compute (^tempest.api.compute.): {len(rows)} selected, "
+            f"{n['skipped']} skipped, {applies} apply: {n['passed']} passed, "
+            f"{n['failed']} failed = {pct:.1f}% pass (target >= 80%)\n")
+    f.write(f"full results: {out_dir}/summary.txt (tracebacks), {out_dir}/tempest.log\n")
+    f.write(f"{sum(1 for t in failed if base(t) in known)} of the failures are in {known_path}\n\n")
+    f.write(f"{len(groups)} causes, biggest first; each: exception | last request before it\n")
+    for (exc, req), tests in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        f.write(f"\n== {len(tests)} test(s): {exc}\n   last request: {req or '-'}\n")
+        for t in sorted(tests):
+            mark = "  (known)" if base(t) in known else ""
+            f.write(f"   {base(t)}  [{rows[t][1]}]{mark}\n")
+print(f"tempest compute: {n['passed']} passed of {applies} that apply ({pct:.1f}%, target 80%), "
+      f"{n['skipped']} skipped; failures by cause in {report}")
+EOF
+}
+e2e_on_exit report_failures
+
+# shellcheck disable=SC2119 # a fresh temp data dir
+nimbus_start
+
+step "images and flavors for tempest"
+IMG="$E2E_DIR/tempest.qcow2"
+qemu-img create -q -f qcow2 "$IMG" 64M || fail "qemu-img create failed"
+run osc image create --disk-format qcow2 --container-format bare --public --file "$IMG" tempest-image -f value -c id
+export TEMPEST_IMAGE_REF="$OUT"
+run osc image create --disk-format qcow2 --container-format bare --public --file "$IMG" tempest-image-alt -f value -c id
+export TEMPEST_IMAGE_REF_ALT="$OUT"
+run osc flavor create --ram 64 --vcpus 1 --disk 1 tempest.nano -f value -c id
+export TEMPEST_FLAVOR_REF="$OUT"
+run osc flavor create --ram 128 --vcpus 1 --disk 2 tempest.micro -f value -c id
+export TEMPEST_FLAVOR_REF_ALT="$OUT"
+export TEMPEST_DISCOVER=0
+
+step "tempest ($REGEX, $TEMPEST_CONCURRENCY workers)"
+tempest_run compute "keystone glance nova swift" "$E2E_ROOT/test/tempest/compute.conf"
