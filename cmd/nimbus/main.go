@@ -159,6 +159,7 @@ func signalContext() (context.Context, context.CancelFunc) {
 func cmdUp(args []string, stdout, stderr io.Writer) error {
 	fs, c := newFlags("up", "Start every service in one process, bootstrapping on the first start.\nWrites DATA/clouds.yaml (cloud \"nimbus\") and DATA/admin-openrc.", stderr)
 	host := fs.String("listen-host", "", "address to listen on (default 127.0.0.1)")
+	testImage := fs.String("test-image", "", "register this test guest image (test/guest/build-image.sh) as public image \""+app.TestImageName+"\"")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -173,7 +174,7 @@ func cmdUp(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signalContext()
 	defer stop()
 	log := logger(cfg, stderr)
-	return app.Run(ctx, cfg, app.Options{Bootstrap: true, Log: log, Ready: func(eps map[string]string) {
+	return app.Run(ctx, cfg, app.Options{Bootstrap: true, Log: log, TestImage: *testImage, Ready: func(eps map[string]string) {
 		printEndpoints(stdout, eps)
 		fmt.Fprintf(stdout, "credentials: %s and %s\n", cfg.Path("clouds.yaml"), cfg.Path("admin-openrc"))
 		fmt.Fprintf(stdout, "try: OS_CLIENT_CONFIG_FILE=%s openstack --os-cloud nimbus token issue\n", cfg.Path("clouds.yaml"))

@@ -15,13 +15,13 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/nimbus-cloud/nimbus/internal/authn"
 	"github.com/nimbus-cloud/nimbus/internal/bus"
-	"github.com/nimbus-cloud/nimbus/internal/compute"
 	"github.com/nimbus-cloud/nimbus/internal/config"
 	"github.com/nimbus-cloud/nimbus/internal/db"
 	"github.com/nimbus-cloud/nimbus/internal/httpx"
@@ -36,7 +36,8 @@ import (
 )
 
 // Services lists the services this build can run, in start order.
-var Services = []string{"identity", "image", "placement", "compute-api", "object-storage", "object-proxy"}
+var Services = []string{"identity", "image", "placement", "compute-api", "compute-scheduler", "compute-conductor",
+	"compute-agent", "object-storage", "object-proxy"}
 
 // Options say what Run does besides serving.
 type Options struct {
@@ -45,6 +46,10 @@ type Options struct {
 	Log       *slog.Logger
 	// Ready, if set, is called once every API listens.
 	Ready func(endpoints map[string]string)
+	// TestImage, if set, is the path of the test guest image
+	// (test/guest/build-image.sh) to register in the image service
+	// before Ready, for `nimbus up --test-image`.
+	TestImage string
 }
 
 // Run serves until ctx is done.
@@ -101,12 +106,29 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 	}
 	endpoints := map[string]string{}
 	for _, name := range o.Services {
-		endpoints[name] = serviceURL(cfg, name)
+		if url := serviceURL(cfg, name); url != "" {
+			endpoints[name] = url
+		}
 	}
 
 	// Services other than identity check tokens with identity in this
 	// process when it runs here, else over HTTP as keystonemiddleware.
+	// Those that call other services' APIs (compute calls placement and
+	// image) do so as the service user: [auth]'s, or in `nimbus up` one
+	// that bootstrap makes with a new password each start.
 	var validator authn.Validator
+	var tokens authn.TokenSource
+	if cfg.Auth.Username != "" || !slices.Contains(o.Services, "identity") {
+		if needsIdentity(o.Services) {
+			remote, err := authn.NewRemote(authn.RemoteOptions{AuthURL: cfg.Auth.URL, Username: cfg.Auth.Username,
+				Password: cfg.Auth.Password, ProjectName: cfg.Auth.ProjectName, UserDomainName: cfg.Auth.UserDomainName,
+				ProjectDomainName: cfg.Auth.ProjectDomainName})
+			if err != nil {
+				return fmt.Errorf("auth: %w (set [auth] auth_url, username and password)", err)
+			}
+			validator, tokens = remote, remote
+		}
+	}
 	if slices.Contains(o.Services, "identity") {
 		svc, closeID, err := openIdentity(ctx, cfg, b, log.With("service", "identity"))
 		if err != nil {
@@ -114,8 +136,20 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 		}
 		closers = append(closers, closeID)
 		if o.Bootstrap {
-			if err := bootstrap(ctx, cfg, svc, endpoints, log); err != nil {
+			servicePassword := ""
+			if tokens == nil {
+				servicePassword = newPassword()
+			}
+			if err := bootstrap(ctx, cfg, svc, endpoints, servicePassword, log); err != nil {
 				return err
+			}
+			if servicePassword != "" {
+				remote, err := authn.NewRemote(authn.RemoteOptions{AuthURL: endpoints["identity"], Username: serviceUser,
+					Password: servicePassword, ProjectName: "service"})
+				if err != nil {
+					return err
+				}
+				tokens = remote
 			}
 		}
 		validator = svc
@@ -123,17 +157,6 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 		if err := serve("identity", cfg.Identity.Port, h); err != nil {
 			return err
 		}
-	} else if slices.ContainsFunc(o.Services, func(s string) bool {
-		return s == "image" || s == "placement" || s == "compute-api" || s == "object-proxy"
-	}) {
-		// Only APIs that check tokens need identity; a storage node does not.
-		remote, err := authn.NewRemote(authn.RemoteOptions{AuthURL: cfg.Auth.URL, Username: cfg.Auth.Username,
-			Password: cfg.Auth.Password, ProjectName: cfg.Auth.ProjectName, UserDomainName: cfg.Auth.UserDomainName,
-			ProjectDomainName: cfg.Auth.ProjectDomainName})
-		if err != nil {
-			return fmt.Errorf("auth: %w (set [auth] auth_url, username and password)", err)
-		}
-		validator = remote
 	}
 
 	if slices.Contains(o.Services, "image") {
@@ -171,34 +194,27 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 		}
 	}
 
-	if slices.Contains(o.Services, "compute-api") {
-		d, err := db.Open(ctx, cfg.ComputeDB())
-		if err != nil {
-			return fmt.Errorf("compute: %w", err)
-		}
-		closers = append(closers, d.Close)
-		cc := compute.DefaultConfig()
-		cc.PolicyFile = cfg.Compute.PolicyFile
-		cc.AuthURI = serviceURL(cfg, "identity")
-		svc, err := compute.New(ctx, cc, compute.Options{DB: d, Log: log.With("service", "compute")})
-		if err != nil {
-			return fmt.Errorf("compute: %w", err)
-		}
-		if cfg.Compute.DefaultFlavors {
-			if err := svc.EnsureDefaultFlavors(ctx); err != nil {
-				return fmt.Errorf("compute: default flavors: %w", err)
-			}
-		}
-		h := svc.Handler(httpx.Options{Log: log.With("service", "compute"), Metrics: metrics, Service: "compute"}, validator)
-		if err := serve("compute-api", cfg.Compute.Port, h); err != nil {
-			return err
-		}
+	var background sync.WaitGroup
+	defer background.Wait() // before the bus closes: agents say goodbye on it
+	if err := runCompute(ctx, cfg, computeEnv{services: o.Services, bus: b, validator: validator, tokens: tokens,
+		log: log, metrics: metrics, serve: serve, closers: &closers, background: &background}); err != nil {
+		return err
 	}
 
 	if err := runObjectStore(ctx, cfg, o, validator, log, serve, &closers); err != nil {
 		return err
 	}
 
+	if o.TestImage != "" {
+		if tokens == nil || !slices.Contains(o.Services, "image") {
+			return errors.New("--test-image needs the image service and service credentials in this process")
+		}
+		id, err := registerTestImage(ctx, serviceURL(cfg, "image"), tokens, o.TestImage)
+		if err != nil {
+			return err
+		}
+		log.Info("test guest image registered", "name", TestImageName, "id", id)
+	}
 	if o.Ready != nil {
 		o.Ready(endpoints)
 	}
@@ -210,6 +226,14 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 		_ = s.Shutdown(shutdownCtx)
 	}
 	return nil
+}
+
+// needsIdentity tells whether any of services checks tokens or calls
+// another service's API; a storage node does neither.
+func needsIdentity(services []string) bool {
+	return slices.ContainsFunc(services, func(s string) bool {
+		return s != "identity" && s != "object-storage"
+	})
 }
 
 // openIdentity builds the identity service on its database, and keeps the
@@ -238,6 +262,9 @@ func serviceURL(cfg config.Config, name string) string {
 	port := map[string]int{"identity": cfg.Identity.Port, "image": cfg.Image.Port, "placement": cfg.Placement.Port,
 		"compute-api":    cfg.Compute.Port,
 		"object-storage": cfg.ObjectStore.StoragePort, "object-proxy": cfg.ObjectStore.ProxyPort}[name]
+	if port == 0 {
+		return "" // no API of its own
+	}
 	url := "http://" + net.JoinHostPort(cfg.Host(), strconv.Itoa(port))
 	switch name {
 	case "identity":

@@ -22,12 +22,20 @@ var catalog = map[string][2]string{
 	"compute-api":  {"compute", "nova"},
 }
 
+// serviceUser is the user `nimbus up`'s services call each other as.
+const serviceUser = "nimbus"
+
 // bootstrap makes the first admin and the catalog entries of the running
 // services, and on the first start writes clouds.yaml and admin-openrc.
 // Later starts keep the admin's password and only refresh endpoints.
-func bootstrap(ctx context.Context, cfg config.Config, svc *identity.Service, endpoints map[string]string, log *slog.Logger) error {
+// servicePassword, when set, is the new password of the services' own user.
+func bootstrap(ctx context.Context, cfg config.Config, svc *identity.Service, endpoints map[string]string,
+	servicePassword string, log *slog.Logger) error {
 	password := newPassword()
 	opts := identity.BootstrapOptions{AdminUser: "admin", AdminPassword: password, AdminProject: "admin", Region: cfg.Region}
+	if servicePassword != "" {
+		opts.ServiceUser, opts.ServicePassword = serviceUser, servicePassword
+	}
 	for name, url := range endpoints {
 		entry, ok := catalog[name]
 		if !ok {

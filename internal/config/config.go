@@ -44,6 +44,37 @@ type ComputeConfig struct {
 	PolicyFile string `toml:"policy_file"` // operator's policy.yaml
 	// DefaultFlavors makes devstack's m1.nano..m1.xlarge on first start.
 	DefaultFlavors bool `toml:"default_flavors"`
+	// Host is this machine's name as a compute host (Nova's [DEFAULT]
+	// host); "" is the OS host name.
+	Host string `toml:"host"`
+	// Driver is the compute agent's hypervisor driver: "qemu" (KVM when
+	// /dev/kvm works, else TCG) or "fake" (no guests; scale tests only).
+	Driver string `toml:"driver"`
+	// FakeHosts runs this many simulated hosts, named <host>-fake-<n>,
+	// when Driver is "fake" (1,000 for the scale benchmark).
+	FakeHosts int `toml:"fake_hosts"`
+	// InstancesDir holds each guest's disk overlay, config drive and
+	// console log; default DATA/compute/instances.
+	InstancesDir string `toml:"instances_path"`
+	// ImageCacheDir holds base images fetched from the image service;
+	// default DATA/compute/image-cache.
+	ImageCacheDir string `toml:"image_cache_path"`
+	// Accel forces the qemu driver's accelerator ("kvm" or "tcg"); ""
+	// probes /dev/kvm with a short timeout and falls back to TCG.
+	Accel string `toml:"accel"`
+	// ConsoleHost is the address the agents' guest consoles (VNC, serial)
+	// listen on, reached by the console proxy ([vnc] server_listen).
+	ConsoleHost string `toml:"console_host"`
+	// PlacementURL and ImageURL are the placement and image APIs the
+	// compute services call; "" is this machine's own ([placement] and
+	// [glance] sections' endpoints in Nova).
+	PlacementURL string `toml:"placement_url"`
+	ImageURL     string `toml:"image_url"`
+	// MetadataPort is the metadata API's port (Nova's 8775);
+	// MetadataSecret is the secret shared with the network's metadata
+	// proxy (metadata_proxy_shared_secret); "" refuses proxied requests.
+	MetadataPort   int    `toml:"metadata_port"`
+	MetadataSecret string `toml:"metadata_proxy_shared_secret"`
 }
 
 // PlacementConfig is the placement service's section.
@@ -202,7 +233,8 @@ func Default(dataDir string) Config {
 		},
 		Image:     ImageConfig{Port: 9292, ImageSizeCap: 1 << 40, DefaultStore: "file"},
 		Placement: PlacementConfig{Port: 8778},
-		Compute:   ComputeConfig{Port: 8774, DefaultFlavors: true},
+		Compute: ComputeConfig{Port: 8774, DefaultFlavors: true, Driver: "qemu", MetadataPort: 8775,
+			ConsoleHost: "127.0.0.1"},
 		ObjectStore: ObjectStoreConfig{ProxyPort: 8080, StoragePort: 6200, PartPower: 10, Replicas: 3,
 			OperatorRoles: []string{"admin", "member"}, ResellerAdminRole: "ResellerAdmin", S3Location: "us-east-1",
 			ReplicateInterval: 30 * time.Second, UpdateInterval: 5 * time.Second, AuditInterval: time.Minute,
@@ -327,10 +359,19 @@ func (c *Config) Validate() error {
 	}
 	for name, port := range map[string]int{"objectstore.proxy_port": c.ObjectStore.ProxyPort,
 		"objectstore.storage_port": c.ObjectStore.StoragePort, "placement.port": c.Placement.Port,
-		"compute.port": c.Compute.Port} {
+		"compute.port": c.Compute.Port, "compute.metadata_port": c.Compute.MetadataPort} {
 		if port <= 0 || port > 65535 {
 			return fmt.Errorf("%s %d is not a port", name, port)
 		}
+	}
+	if d := c.Compute.Driver; d != "qemu" && d != "fake" {
+		return fmt.Errorf("compute.driver %q: use \"qemu\" or \"fake\"", d)
+	}
+	if c.Compute.FakeHosts < 0 || (c.Compute.FakeHosts > 0 && c.Compute.Driver != "fake") {
+		return errors.New("compute.fake_hosts needs compute.driver \"fake\" and must not be negative")
+	}
+	if a := c.Compute.Accel; a != "" && a != "kvm" && a != "tcg" {
+		return fmt.Errorf("compute.accel %q: use \"kvm\", \"tcg\" or nothing to probe", a)
 	}
 	if c.ObjectStore.PartPower < 1 || c.ObjectStore.PartPower > 24 {
 		return errors.New("objectstore.part_power must be between 1 and 24")
@@ -379,6 +420,34 @@ func (c *Config) ComputeDB() string {
 		return c.Compute.DB
 	}
 	return c.Path("db", "compute.sqlite")
+}
+
+// ComputeHost is this machine's compute host name.
+func (c *Config) ComputeHost() string {
+	if c.Compute.Host != "" {
+		return c.Compute.Host
+	}
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "localhost"
+	}
+	return h
+}
+
+// ComputeInstancesDir is where guests' files live.
+func (c *Config) ComputeInstancesDir() string {
+	if c.Compute.InstancesDir != "" {
+		return c.Compute.InstancesDir
+	}
+	return c.Path("compute", "instances")
+}
+
+// ComputeImageCacheDir is where compute caches base images.
+func (c *Config) ComputeImageCacheDir() string {
+	if c.Compute.ImageCacheDir != "" {
+		return c.Compute.ImageCacheDir
+	}
+	return c.Path("compute", "image-cache")
 }
 
 // PlacementDB is the placement database DSN.

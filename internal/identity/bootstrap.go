@@ -16,6 +16,13 @@ type BootstrapOptions struct {
 	// Roles are more global roles the running services need (the object
 	// store's ResellerAdmin, as devstack makes for Swift).
 	Roles []string
+	// ServiceUser, when set, is the user the cloud's own services call
+	// one another's APIs as (compute calling placement and image), as
+	// devstack's "nova" user: made in the "service" project with the
+	// admin and service roles, its password set to ServicePassword on
+	// every bootstrap (the all-in-one process makes a new one each start
+	// and keeps it in memory only).
+	ServiceUser, ServicePassword string
 }
 
 // BootstrapService is one catalog entry bootstrap makes sure exists.
@@ -100,6 +107,11 @@ func (s *Service) Bootstrap(ctx context.Context, o BootstrapOptions) (*Bootstrap
 				return err
 			}
 		}
+		if o.ServiceUser != "" {
+			if err := s.ensureServiceUser(ctx, tx, o.ServiceUser, o.ServicePassword, roles); err != nil {
+				return fmt.Errorf("bootstrap service user: %w", err)
+			}
+		}
 		if o.Region != "" {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO regions (id, description) VALUES ($1, '') ON CONFLICT DO NOTHING`, o.Region); err != nil {
 				return err
@@ -153,6 +165,48 @@ func ensureCatalogEntry(ctx context.Context, tx *sql.Tx, svc BootstrapService, r
 			_, err = tx.ExecContext(ctx, `UPDATE endpoints SET url = $2 WHERE id = $1`, epID, url)
 		}
 		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensureServiceUser makes the services' own user in the "service" project
+// (creating both as needed) with the admin and service roles, and sets its
+// password.
+func (s *Service) ensureServiceUser(ctx context.Context, tx *sql.Tx, name, password string, roles map[string]string) error {
+	if password == "" {
+		return errors.New("no password")
+	}
+	proj, err := getProjectByName(ctx, tx, DefaultDomainID, "service")
+	if isNotFound(err) {
+		proj = &Project{ID: newID(), Name: "service", DomainID: DefaultDomainID, Enabled: true}
+		_, err = tx.ExecContext(ctx, `INSERT INTO projects (id, name, domain_id, description, enabled) VALUES ($1, $2, $3, $4, $5)`,
+			proj.ID, proj.Name, proj.DomainID, "Project of the cloud's own services.", true)
+	}
+	if err != nil {
+		return err
+	}
+	hash, err := s.hashPassword(password)
+	if err != nil {
+		return err
+	}
+	now := micros(s.now().UTC())
+	u, err := s.getUserByName(ctx, tx, DefaultDomainID, name)
+	switch {
+	case isNotFound(err):
+		u = &User{ID: newID(), Name: name, DomainID: DefaultDomainID, Enabled: true}
+		_, err = tx.ExecContext(ctx, `INSERT INTO users (id, name, domain_id, enabled, password_hash, password_created_at, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, u.ID, u.Name, u.DomainID, true, hash, now, now)
+	case err == nil:
+		_, err = tx.ExecContext(ctx, `UPDATE users SET password_hash = $2, password_created_at = $3 WHERE id = $1`, u.ID, hash, now)
+	}
+	if err != nil {
+		return err
+	}
+	for _, role := range []string{"admin", "service"} {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO assignments (type, actor_id, target_id, role_id, inherited)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, UserProject, u.ID, proj.ID, roles[role], false); err != nil {
 			return err
 		}
 	}
