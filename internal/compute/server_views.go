@@ -393,15 +393,15 @@ func (s *Service) hostStatus(ctx context.Context, host string) string {
 		return hostDown
 	case svc.Disabled:
 		return hostMaintenance
-	case s.serviceUp(&svc):
+	case s.computeUp(&svc):
 		return hostUp
 	}
 	return hostUnknown
 }
 
-// serviceUp is Nova's servicegroup DB driver: heard from within
+// computeUp is Nova's servicegroup DB driver: heard from within
 // service_down_time.
-func (s *Service) serviceUp(svc *instances.Service) bool {
+func (s *Service) computeUp(svc *instances.Service) bool {
 	if svc.ForcedDown || svc.LastSeenUp.IsZero() {
 		return false
 	}
