@@ -7,5 +7,13 @@ func (h *handlers) adminRoutes() []route {
 		{"GET " + p + "/os-services", h.listServices, false},
 		{"PUT " + p + "/os-services/{id}", h.updateService, false},
 		{"DELETE " + p + "/os-services/{id}", h.deleteService, false},
+
+		{"GET " + p + "/os-hypervisors", h.listHypervisors, false},
+		{"GET " + p + "/os-hypervisors/detail", h.listHypervisorsDetail, false},
+		{"GET " + p + "/os-hypervisors/statistics", adminUntil(87, h.hypervisorStatistics), false},
+		{"GET " + p + "/os-hypervisors/{id}", h.showHypervisor, false},
+		{"GET " + p + "/os-hypervisors/{id}/uptime", adminUntil(87, h.hypervisorUptime), false},
+		{"GET " + p + "/os-hypervisors/{id}/search", adminUntil(52, h.searchHypervisors), false},
+		{"GET " + p + "/os-hypervisors/{id}/servers", adminUntil(52, h.hypervisorServers), false},
 	}
 }
