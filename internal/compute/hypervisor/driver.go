@@ -8,6 +8,7 @@ package hypervisor
 import (
 	"context"
 	"errors"
+	"net"
 	"time"
 )
 
@@ -117,3 +118,57 @@ type Driver interface {
 
 // ErrNotFound means the driver knows no such guest.
 var ErrNotFound = errors.New("hypervisor: no such guest")
+
+// ErrRefused is wrapped by the errors of operations the guest's state
+// rules out and that changed nothing: shrinking its disk, reverting a
+// resize without a backup, unrescuing a guest that is not rescued.
+var ErrRefused = errors.New("hypervisor: refused")
+
+// Optional abilities. A driver has one when it implements its interface;
+// the agent asks by type assertion and answers "unsupported" otherwise.
+
+// Resizer gives a stopped guest a new flavor on the same host.
+type Resizer interface {
+	// Resize prepares a stopped guest (Shutdown, not Suspended) to start
+	// with inst's flavor: it keeps a backup of the guest's disk for
+	// RevertResize (a backup kept already is kept, so a revert goes back
+	// to before the first unconfirmed resize), and grows the disk to
+	// inst.RootGB (0 leaves it as it is). A disk larger than RootGB is
+	// ErrRefused, and nothing changes. The next PowerOn starts the guest
+	// with inst's vCPUs and memory.
+	Resize(ctx context.Context, inst Instance) error
+	// ConfirmResize drops the backup; with none it does nothing.
+	ConfirmResize(ctx context.Context, inst Instance) error
+	// RevertResize puts back the disk the backup kept, on a stopped
+	// guest; the next PowerOn starts with inst's (the old) flavor.
+	// Without a backup it is ErrRefused.
+	RevertResize(ctx context.Context, inst Instance) error
+}
+
+// Rescuer boots a guest from a rescue image with its own disk attached.
+type Rescuer interface {
+	// Rescue stops the guest if it runs and starts it from a new disk
+	// on image (a cached base image of format "qcow2" or "raw") as its
+	// first disk, with its own disk second. It stays rescued through
+	// power actions until Unrescue. A rescued guest is started if it is
+	// not running, and otherwise left alone. A suspended guest is
+	// ErrRefused.
+	Rescue(ctx context.Context, inst Instance, image, format string) error
+	// Unrescue stops the rescued guest, drops the rescue disk and starts
+	// the guest from its own disk. A guest not rescued is ErrRefused.
+	Unrescue(ctx context.Context, inst Instance) error
+}
+
+// VNCConsole serves running guests' displays over VNC.
+type VNCConsole interface {
+	// VNCAddr is the host:port of the running guest's VNC server.
+	VNCAddr(ctx context.Context, inst Instance) (string, error)
+}
+
+// SerialConsole connects to running guests' serial ports.
+type SerialConsole interface {
+	// DialSerial connects to the guest's serial port: what the guest
+	// writes comes out, what is written goes to the guest. A guest's
+	// port may serve one connection at a time.
+	DialSerial(ctx context.Context, inst Instance) (net.Conn, error)
+}

@@ -2,7 +2,10 @@ package fake
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 
 	"github.com/nimbus-cloud/nimbus/internal/compute/hypervisor"
 )
@@ -57,4 +60,101 @@ func consoleLog(uuid string, g guest) []byte {
 		b = fmt.Appendf(b, "reboot: Power down\n")
 	}
 	return b
+}
+
+// VNCBanner is what the fake VNC server of every guest sends first (the
+// RFB protocol version, as a real server does); then it echoes what it
+// receives.
+const VNCBanner = "RFB 003.008\n"
+
+// SerialBanner is what the fake serial port of guest uuid sends when a
+// client connects; then it echoes what it receives.
+func SerialBanner(uuid string) string {
+	return "nimbus fake serial console of instance " + uuid + "\r\n"
+}
+
+// VNCAddr starts (at its first call for the guest) a TCP listener on the
+// driver's console address that plays a VNC server: it sends VNCBanner,
+// then echoes. Destroy or Close stops it. The guest must be running or
+// paused.
+func (d *Driver) VNCAddr(ctx context.Context, inst hypervisor.Instance) (string, error) {
+	if err := d.liveGuest(ctx, inst); err != nil {
+		return "", err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return "", errors.New("fake: driver closed")
+	}
+	if l := d.vnc[inst.UUID]; l != nil {
+		return l.Addr().String(), nil
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(d.consoleAddr, "0"))
+	if err != nil {
+		return "", fmt.Errorf("VNC of guest %s: %w", inst.UUID, err)
+	}
+	d.vnc[inst.UUID] = l
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go echo(c, VNCBanner)
+		}
+	}()
+	return l.Addr().String(), nil
+}
+
+// DialSerial connects to the guest's (simulated) serial port: it sends
+// SerialBanner, then echoes. The guest must be running or paused.
+func (d *Driver) DialSerial(ctx context.Context, inst hypervisor.Instance) (net.Conn, error) {
+	if err := d.liveGuest(ctx, inst); err != nil {
+		return nil, err
+	}
+	client, guest := net.Pipe()
+	go echo(guest, SerialBanner(inst.UUID))
+	return client, nil
+}
+
+// liveGuest runs OpConsole's fault and delay, and says why a guest has no
+// console: it is not there, or not running.
+func (d *Driver) liveGuest(ctx context.Context, inst hypervisor.Instance) error {
+	if err := d.exists(inst.UUID); err != nil {
+		return err
+	}
+	if err := d.begin(ctx, OpConsole, inst); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	g, ok := d.guests[inst.UUID]
+	if !ok {
+		return fmt.Errorf("guest %s: %w", inst.UUID, hypervisor.ErrNotFound)
+	}
+	if !g.live() {
+		return fmt.Errorf("console of guest %s: %w", inst.UUID, stateErr("running", &g))
+	}
+	return nil
+}
+
+func echo(c net.Conn, banner string) {
+	defer c.Close()
+	if _, err := io.WriteString(c, banner); err != nil {
+		return
+	}
+	io.Copy(c, c)
+}
+
+// Close stops the guests' VNC listeners. The driver's guests are kept,
+// but VNCAddr fails from now on.
+func (d *Driver) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.closed = true
+	for uuid, l := range d.vnc {
+		l.Close()
+		delete(d.vnc, uuid)
+	}
+	return nil
 }

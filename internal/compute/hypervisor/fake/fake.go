@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"os"
 	"slices"
 	"sync"
@@ -24,7 +25,13 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/compute/hypervisor"
 )
 
-var _ hypervisor.Driver = (*Driver)(nil)
+var (
+	_ hypervisor.Driver        = (*Driver)(nil)
+	_ hypervisor.Resizer       = (*Driver)(nil)
+	_ hypervisor.Rescuer       = (*Driver)(nil)
+	_ hypervisor.VNCConsole    = (*Driver)(nil)
+	_ hypervisor.SerialConsole = (*Driver)(nil)
+)
 
 // Op names a driver operation, for Faults.
 type Op string
@@ -43,6 +50,12 @@ const (
 	OpInfo          Op = "info"
 	OpConsoleOutput Op = "console-output"
 	OpSnapshot      Op = "snapshot"
+	OpResize        Op = "resize"
+	OpConfirmResize Op = "confirm-resize"
+	OpRevertResize  Op = "revert-resize"
+	OpRescue        Op = "rescue"
+	OpUnrescue      Op = "unrescue"
+	OpConsole       Op = "console" // VNCAddr and DialSerial
 )
 
 // Faults are failures and slowness a test injects. Functions are called
@@ -67,6 +80,9 @@ type Config struct {
 	// hostname, Type "fake", Version 1000.
 	Host   hypervisor.Host
 	Faults Faults
+	// ConsoleAddress is the IP address the fake VNC server listens on
+	// (VNCAddr), started at the first request; default 127.0.0.1.
+	ConsoleAddress string
 }
 
 // ErrState is wrapped by errors of operations the guest's state does not
@@ -83,6 +99,10 @@ type Driver struct {
 	mu     sync.Mutex
 	guests map[string]guest
 	subs   map[*subscriber]struct{}
+
+	consoleAddr string
+	vnc         map[string]net.Listener // by guest: started by VNCAddr, closed by Destroy
+	closed      bool
 }
 
 // guest is all the fake keeps per guest: small, no pointers but the map
@@ -90,11 +110,19 @@ type Driver struct {
 type guest struct {
 	vcpus    int32
 	memoryMB int32
+	rootGB   int32
 	state    hypervisor.PowerState
 	boots    uint32        // times started: the console shows one boot each
 	since    time.Duration // when it last started running, from epoch
 	cpu      time.Duration // running time before since
+	// The flavor before an unconfirmed resize (hasBackup), and whether
+	// the guest boots from a rescue disk.
+	old       flavor
+	hasBackup bool
+	rescued   bool
 }
+
+type flavor struct{ vcpus, memoryMB, rootGB int32 }
 
 // New returns a fake host with no guests.
 func New(cfg Config) *Driver {
@@ -128,10 +156,15 @@ func New(cfg Config) *Driver {
 		h.CPUInfo = string(info)
 	}
 	d := &Driver{
-		host:   h,
-		epoch:  time.Now(),
-		guests: make(map[string]guest),
-		subs:   make(map[*subscriber]struct{}),
+		host:        h,
+		epoch:       time.Now(),
+		guests:      make(map[string]guest),
+		subs:        make(map[*subscriber]struct{}),
+		consoleAddr: cfg.ConsoleAddress,
+		vnc:         make(map[string]net.Listener),
+	}
+	if d.consoleAddr == "" {
+		d.consoleAddr = "127.0.0.1"
 	}
 	d.SetFaults(cfg.Faults)
 	return d
@@ -257,7 +290,7 @@ func (d *Driver) Spawn(ctx context.Context, inst hypervisor.Instance) error {
 	if _, ok := d.guests[inst.UUID]; ok {
 		return fmt.Errorf("spawn %s: guest exists: %w", inst.UUID, ErrState)
 	}
-	g := guest{vcpus: int32(inst.VCPUs), memoryMB: int32(inst.MemoryMB), boots: 1}
+	g := guest{vcpus: int32(inst.VCPUs), memoryMB: int32(inst.MemoryMB), rootGB: int32(inst.RootGB), boots: 1}
 	g.run(d.now())
 	d.guests[inst.UUID] = g
 	return nil
@@ -277,6 +310,10 @@ func (d *Driver) Destroy(ctx context.Context, inst hypervisor.Instance) error {
 		return fmt.Errorf("guest %s: %w", inst.UUID, hypervisor.ErrNotFound)
 	}
 	delete(d.guests, inst.UUID)
+	if l := d.vnc[inst.UUID]; l != nil {
+		l.Close()
+		delete(d.vnc, inst.UUID)
+	}
 	return nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -504,4 +506,78 @@ func BenchmarkInfo(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestConsoleBanners(t *testing.T) {
+	d := fake.New(fake.Config{})
+	t.Cleanup(func() { d.Close() })
+	inst := spawn(t, d)
+	addr, err := d.VNCAddr(t.Context(), inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := d.VNCAddr(t.Context(), inst); again != addr {
+		t.Errorf("VNCAddr twice: %s then %s, want one listener per guest", addr, again)
+	}
+	for _, tc := range []struct {
+		name   string
+		dial   func() (net.Conn, error)
+		banner string
+	}{
+		{"vnc", func() (net.Conn, error) { return net.Dial("tcp", addr) }, fake.VNCBanner},
+		{"serial", func() (net.Conn, error) { return d.DialSerial(t.Context(), inst) }, fake.SerialBanner(inst.UUID)},
+	} {
+		c, err := tc.dial()
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		want := tc.banner + "hello"
+		go c.Write([]byte("hello"))
+		got := make([]byte, len(want))
+		if _, err := io.ReadFull(c, got); err != nil || string(got) != want {
+			t.Errorf("%s read %q, %v; want %q", tc.name, got, err, want)
+		}
+		c.Close()
+	}
+	if err := d.Destroy(t.Context(), inst); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Errorf("VNC listener of a destroyed guest still accepts")
+	}
+}
+
+func TestResizeRootDisk(t *testing.T) {
+	d := fake.New(fake.Config{})
+	inst := spawn(t, d) // 1 GB
+	if err := d.PowerOff(t.Context(), inst, 0); err != nil {
+		t.Fatal(err)
+	}
+	same := inst
+	same.RootGB = 0 // keeps the disk
+	if err := d.Resize(t.Context(), same); err != nil || d.RootGB(inst.UUID) != 1 {
+		t.Errorf("Resize to disk 0 = %v, root %d GB; want nil, 1", err, d.RootGB(inst.UUID))
+	}
+	big := inst
+	big.RootGB = 5
+	if err := d.Resize(t.Context(), big); err != nil || d.RootGB(inst.UUID) != 5 {
+		t.Errorf("Resize to 5 GB = %v, root %d GB", err, d.RootGB(inst.UUID))
+	}
+	if err := d.RevertResize(t.Context(), inst); err != nil || d.RootGB(inst.UUID) != 1 {
+		t.Errorf("RevertResize = %v, root %d GB; want the first flavor's 1 GB", err, d.RootGB(inst.UUID))
+	}
+	if err := d.PowerOn(t.Context(), inst); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Rescue(t.Context(), inst, "img", "raw"); err != nil || !d.Rescued(inst.UUID) {
+		t.Errorf("Rescue = %v, rescued %v", err, d.Rescued(inst.UUID))
+	}
+	if err := d.Suspend(t.Context(), inst); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Unrescue(t.Context(), inst); err != nil || d.Rescued(inst.UUID) {
+		t.Errorf("Unrescue = %v, rescued %v", err, d.Rescued(inst.UUID))
+	}
 }

@@ -98,6 +98,9 @@ func Run(t *testing.T, newDriver func(t *testing.T) hypervisor.Driver, newInstan
 		{"ConcurrentGuests", s.testConcurrentGuests},
 		{"EventsCloseWithContext", s.testEventsClose},
 		{"CrashIsReported", s.testCrash},
+		{"ResizeRevertConfirm", s.testResize},
+		{"RescueUnrescue", s.testRescue},
+		{"Consoles", s.testConsoles},
 	} {
 		t.Run(tc.name, tc.run)
 	}
