@@ -15,5 +15,13 @@ func (h *handlers) adminRoutes() []route {
 		{"GET " + p + "/os-hypervisors/{id}/uptime", adminUntil(87, h.hypervisorUptime), false},
 		{"GET " + p + "/os-hypervisors/{id}/search", adminUntil(52, h.searchHypervisors), false},
 		{"GET " + p + "/os-hypervisors/{id}/servers", adminUntil(52, h.hypervisorServers), false},
+
+		{"GET " + p + "/os-aggregates", h.listAggregates, false},
+		{"POST " + p + "/os-aggregates", h.createAggregate, false},
+		{"GET " + p + "/os-aggregates/{id}", h.showAggregate, false},
+		{"PUT " + p + "/os-aggregates/{id}", h.updateAggregate, false},
+		{"DELETE " + p + "/os-aggregates/{id}", h.deleteAggregate, false},
+		{"POST " + p + "/os-aggregates/{id}/action", h.aggregateAction, false},
+		{"POST " + p + "/os-aggregates/{id}/images", since(81, h.aggregateImages), false},
 	}
 }
