@@ -25,6 +25,7 @@ commands:
   identity   token validate, token issue (token method), token issue (password)
   image      upload and download one image of --size bytes, MB/s each way
   swift      small-object PUT/GET/HEAD/DELETE ops/s and one large object's MB/s
+  compute    POST /servers latency, time to ACTIVE, servers/s at scale
 
 Run "nimbus-load COMMAND -h" for the flags of a command.
 `
@@ -48,6 +49,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return imageCmd(ctx, args[1:], stdout, stderr)
 	case "swift":
 		return swiftCmd(ctx, args[1:], stdout, stderr)
+	case "compute":
+		return computeCmd(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
