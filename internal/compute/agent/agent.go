@@ -15,12 +15,14 @@ package agent
 
 import (
 	"context"
-	"crypto/rand"
+	crand "crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -56,6 +58,16 @@ type Options struct {
 	// HeartbeatInterval is the time between heartbeats; 0 is
 	// rpc.DefaultHeartbeatInterval (10s).
 	HeartbeatInterval time.Duration
+	// HostIP is the address other hosts reach this one at (Nova's
+	// my_ip), reported in heartbeats for os-hypervisors' host_ip and
+	// given for console endpoints on an unspecified address; default the
+	// first non-loopback IPv4 address of the host, else 127.0.0.1.
+	HostIP string
+	// ConsoleAddress is the IP address serial console endpoints listen
+	// on (rpc.GetConsole), which console proxies must reach; give the
+	// qemu driver's VNC the same. Default 127.0.0.1: proxies on this
+	// host only.
+	ConsoleAddress string
 	// SyncInterval is the time between checks of every guest's power
 	// state, which report what changed without the driver saying so
 	// (Nova's sync_power_state_interval); 0 is 10 minutes, negative
@@ -72,6 +84,8 @@ type Agent struct {
 	locks locks
 	out   *outbox
 	life  context.Context // Run's: cancelled when the agent stops
+
+	consoles sync.WaitGroup // serial console relays
 
 	mu       sync.Mutex
 	records  map[string]*record
@@ -110,9 +124,18 @@ func New(o Options) (*Agent, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	if o.HostIP == "" {
+		o.HostIP = defaultHostIP()
+	}
+	if o.ConsoleAddress == "" {
+		o.ConsoleAddress = "127.0.0.1"
+	}
+	if net.ParseIP(o.HostIP) == nil || net.ParseIP(o.ConsoleAddress) == nil {
+		return nil, fmt.Errorf("compute agent: host IP %q and console address %q must be IP addresses", o.HostIP, o.ConsoleAddress)
+	}
 	log := o.Log.With("host", o.Host)
 	var id [8]byte
-	rand.Read(id[:])
+	crand.Read(id[:])
 	boot := hex.EncodeToString(id[:])
 	return &Agent{
 		o:        o,
@@ -197,6 +220,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	<-life.Done()
 	stopServe() // cancelled through life, operations in flight end soon
 	wg.Wait()
+	a.consoles.Wait()
 	a.heartbeat(context.Background(), true)
 	finish()
 	a.log.Info("compute agent stopped")
@@ -292,7 +316,7 @@ func (a *Agent) forwardEvents(events <-chan hypervisor.Event) {
 // syncLoop checks every guest's state now and then and reports those not
 // as last reported: events can be missed (a driver restarting its watch).
 func (a *Agent) syncLoop(ctx context.Context) {
-	t := time.NewTicker(a.o.SyncInterval)
+	t := time.NewTimer(jitter(a.o.SyncInterval))
 	defer t.Stop()
 	for {
 		select {
@@ -300,6 +324,7 @@ func (a *Agent) syncLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		t.Reset(jitter(a.o.SyncInterval))
 		for _, uuid := range a.knownUUIDs(ctx) {
 			unlock, ok := a.locks.tryLock(uuid)
 			if !ok {
@@ -317,19 +342,29 @@ func (a *Agent) syncLoop(ctx context.Context) {
 	}
 }
 
-// heartbeats tells the conductors this host is alive, now and then every
-// HeartbeatInterval.
+// heartbeats tells the conductors this host is alive: now, then after
+// a random part of HeartbeatInterval, then every 80-100% of it, so that
+// the heartbeats of many agents started at once (a thousand fake hosts in
+// one process) spread out instead of arriving together; never later than
+// the interval the heartbeat announces.
 func (a *Agent) heartbeats(ctx context.Context) {
-	t := time.NewTicker(a.o.HeartbeatInterval)
+	t := time.NewTimer(rand.N(a.o.HeartbeatInterval) + 1)
 	defer t.Stop()
+	a.heartbeat(ctx, false)
 	for {
-		a.heartbeat(ctx, false)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		a.heartbeat(ctx, false)
+		t.Reset(jitter(a.o.HeartbeatInterval))
 	}
+}
+
+// jitter is 80% of d plus a random part of the rest.
+func jitter(d time.Duration) time.Duration {
+	return d - rand.N(d/5+1)
 }
 
 func (a *Agent) heartbeat(ctx context.Context, stopping bool) {
@@ -349,6 +384,7 @@ func (a *Agent) heartbeat(ctx context.Context, stopping bool) {
 	} else {
 		hb.Resources = rpc.ResourcesOf(h)
 	}
+	hb.Resources.HostIP = a.o.HostIP
 	if running, err := a.o.Driver.Running(ctx); err == nil {
 		hb.RunningVMs = len(running)
 	}
@@ -361,4 +397,28 @@ func (a *Agent) heartbeat(ctx context.Context, stopping bool) {
 	if err != nil {
 		a.log.Warn("heartbeat", "err", err)
 	}
+}
+
+// defaultHostIP is the first non-loopback IPv4 address of the host's
+// interfaces that are up, else 127.0.0.1.
+func defaultHostIP() string {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return "127.0.0.1"
+	}
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, addr := range addrs {
+			if n, ok := addr.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
+				return n.IP.To4().String()
+			}
+		}
+	}
+	return "127.0.0.1"
 }

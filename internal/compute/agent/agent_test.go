@@ -268,6 +268,7 @@ func TestHeartbeats(t *testing.T) {
 	d := fake.New(fake.Config{Host: hypervisor.Host{Hostname: "node-7", VCPUs: 16, MemoryMB: 32768, DiskGB: 500}})
 	o := e.options(d)
 	o.HeartbeatInterval = 100 * time.Millisecond
+	o.HostIP = "192.0.2.7"
 	stop := e.start(o)
 	e.mustCall(rpc.BuildAndRun, uuid1, hypervisor.Running, buildReq("cirros"))
 
@@ -285,7 +286,7 @@ func TestHeartbeats(t *testing.T) {
 	if last.Host != testHost || last.Binary != "nova-compute" || last.Interval != 0.1 || last.Stopping {
 		t.Errorf("heartbeat = %+v", last)
 	}
-	want := rpc.Resources{HypervisorHostname: "node-7", HypervisorType: "fake", HypervisorVersion: 1000, VCPUs: 16, MemoryMB: 32768, LocalGB: 500}
+	want := rpc.Resources{HypervisorHostname: "node-7", HypervisorType: "fake", HypervisorVersion: 1000, VCPUs: 16, MemoryMB: 32768, LocalGB: 500, HostIP: "192.0.2.7"}
 	got := last.Resources
 	got.CPUInfo = ""
 	if got != want || last.Resources.CPUInfo == "" {
@@ -294,7 +295,7 @@ func TestHeartbeats(t *testing.T) {
 	if last.RunningVMs != 1 {
 		t.Errorf("running_vms = %d, want 1", last.RunningVMs)
 	}
-	for i := 2; i < len(beats); i++ { // the first may come early: it is sent at start
+	for i := 2; i < len(beats); i++ { // the second comes early: at a random part of the interval, to spread hosts
 		gap := beats[i].At.Sub(beats[i-1].At)
 		if gap < 50*time.Millisecond || gap > time.Second {
 			t.Errorf("heartbeat %d came %v after the one before, want about 100ms", i, gap)

@@ -71,7 +71,7 @@ func (a *Agent) serve(ctx context.Context, body []byte) rpc.Reply {
 	default:
 		log.Warn("failed", "code", rep.Error.Code, "err", rep.Error.Message, "power_state", rep.PowerState, "took", took)
 	}
-	if req.Op != rpc.GetInfo && req.Op != rpc.ConsoleOutput {
+	if req.Op != rpc.GetInfo && req.Op != rpc.ConsoleOutput && req.Op != rpc.GetConsole {
 		a.report(rpc.Update{
 			UUID: req.Instance.UUID, PowerState: rep.PowerState, Event: rpc.EventTask,
 			Task: req.Op, RequestID: req.RequestID, OK: rep.OK, Fault: rep.Error,
@@ -100,8 +100,21 @@ func fail(state hypervisor.PowerState, e *rpc.Error) rpc.Reply {
 // do runs req; the guest's lock is held.
 func (a *Agent) do(ctx context.Context, req *rpc.Request) rpc.Reply {
 	d := a.o.Driver
-	if req.Op == rpc.BuildAndRun {
+	switch req.Op {
+	case rpc.BuildAndRun:
 		return a.build(ctx, req)
+	case rpc.Resize:
+		return a.resize(ctx, req)
+	case rpc.ConfirmResize:
+		return a.confirmResize(ctx, req)
+	case rpc.RevertResize:
+		return a.revertResize(ctx, req)
+	case rpc.Rescue:
+		return a.rescue(ctx, req)
+	case rpc.Unrescue:
+		return a.unrescue(ctx, req)
+	case rpc.GetConsole:
+		return a.getConsole(ctx, req)
 	}
 	inst := a.guest(req.Instance)
 	switch req.Op {

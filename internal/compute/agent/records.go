@@ -33,6 +33,9 @@ type record struct {
 	ImageID     string     `json:"image_id"`
 	BaseFormat  string     `json:"base_format"`
 	ConfigDrive bool       `json:"config_drive,omitempty"`
+	// OldFlavor is the flavor before an unconfirmed resize, for its
+	// revert.
+	OldFlavor *rpc.Flavor `json:"old_flavor,omitempty"`
 }
 
 // instance is the driver's view of the guest r describes.
