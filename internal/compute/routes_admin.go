@@ -23,5 +23,10 @@ func (h *handlers) adminRoutes() []route {
 		{"DELETE " + p + "/os-aggregates/{id}", h.deleteAggregate, false},
 		{"POST " + p + "/os-aggregates/{id}/action", h.aggregateAction, false},
 		{"POST " + p + "/os-aggregates/{id}/images", since(81, h.aggregateImages), false},
+
+		{"GET " + p + "/os-server-groups", h.listServerGroups, false},
+		{"POST " + p + "/os-server-groups", h.createServerGroup, false},
+		{"GET " + p + "/os-server-groups/{id}", h.showServerGroup, false},
+		{"DELETE " + p + "/os-server-groups/{id}", h.deleteServerGroup, false},
 	}
 }
