@@ -219,7 +219,7 @@ type Action struct {
 	StartTime time.Time
 	UpdatedAt time.Time // zero if never
 	Message   string    // "Error" when an event failed
-	Events    []Event   // by start time
+	Events    []Event   // newest first, as Nova lists them (GetAction only)
 }
 
 // Event is one step of an action ("compute_start_instance"), with its

@@ -1,0 +1,174 @@
+package instances
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// ---- actions
+
+const actionColumns = `a.id, a.action, a.instance_uuid, a.request_id, a.user_id, a.project_id, a.start_time, a.updated_at, a.message`
+
+func scanAction(sc interface{ Scan(...any) error }) (Action, error) {
+	var a Action
+	var start, updated int64
+	err := sc.Scan(&a.ID, &a.Action, &a.UUID, &a.RequestID, &a.UserID, &a.ProjectID, &start, &updated, &a.Message)
+	a.StartTime, a.UpdatedAt = fromMicros(start), fromMicros(updated)
+	return a, err
+}
+
+func insertAction(ctx context.Context, q querier, a *Action) error {
+	return q.QueryRowContext(ctx, `INSERT INTO instance_actions (action, instance_uuid, request_id, user_id, project_id,
+		start_time, updated_at, message) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+		a.Action, a.UUID, a.RequestID, a.UserID, a.ProjectID, micros(a.StartTime), micros(a.UpdatedAt), a.Message).Scan(&a.ID)
+}
+
+// StartAction records a new action (its ID is filled in; a zero
+// StartTime is now).
+func (s *Store) StartAction(ctx context.Context, a *Action) error {
+	if a.StartTime.IsZero() {
+		a.StartTime = s.now().UTC().Truncate(time.Microsecond)
+	}
+	return wrap("start action "+a.Action+" on "+a.UUID, insertAction(ctx, s.db, a))
+}
+
+// findAction is the newest action of uuid with requestID, or ErrNotFound.
+func findAction(ctx context.Context, q querier, uuid, requestID, lock string) (Action, error) {
+	a, err := scanAction(q.QueryRowContext(ctx, `SELECT `+actionColumns+` FROM instance_actions a
+		WHERE a.instance_uuid = $1 AND a.request_id = $2 ORDER BY a.start_time DESC, a.id DESC LIMIT 1`+lock, uuid, requestID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, fmt.Errorf("action %s of instance %s: %w", requestID, uuid, ErrNotFound)
+	}
+	if err != nil {
+		return a, fmt.Errorf("find action %s of instance %s: %w", requestID, uuid, err)
+	}
+	return a, nil
+}
+
+// StartEvent and FinishEvent record one step of the newest action of the
+// instance with requestID; result is "Success" or "Error" (then the
+// action's message becomes "Error"). Either moves the action's
+// UpdatedAt. No such action is ErrNotFound. FinishEvent of an event
+// never started records it as started at the same time (a conductor
+// that lost the start still leaves the outcome).
+func (s *Store) StartEvent(ctx context.Context, uuid, requestID, event, host string) error {
+	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+		a, err := findAction(ctx, tx, uuid, requestID, forUpdate(s.db))
+		if err != nil {
+			return err
+		}
+		now := micros(s.now())
+		if _, err := tx.ExecContext(ctx, `INSERT INTO instance_action_events (action_id, event, host, start_time)
+			VALUES ($1, $2, $3, $4)`, a.ID, event, host, now); err != nil {
+			return fmt.Errorf("start event %s of %s: %w", event, uuid, err)
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE instance_actions SET updated_at = $1 WHERE id = $2`, now, a.ID)
+		return wrap("start event "+event+" of "+uuid, err)
+	})
+}
+
+func (s *Store) FinishEvent(ctx context.Context, uuid, requestID, event, result, traceback, details string) error {
+	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+		a, err := findAction(ctx, tx, uuid, requestID, forUpdate(s.db))
+		if err != nil {
+			return err
+		}
+		now := micros(s.now())
+		var id int64
+		err = tx.QueryRowContext(ctx, `SELECT id FROM instance_action_events WHERE action_id = $1 AND event = $2
+			ORDER BY finish_time, id DESC LIMIT 1`, a.ID, event).Scan(&id)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			_, err = tx.ExecContext(ctx, `INSERT INTO instance_action_events (action_id, event, start_time, finish_time,
+				result, traceback, details) VALUES ($1, $2, $3, $3, $4, $5, $6)`, a.ID, event, now, result, traceback, details)
+		case err == nil:
+			_, err = tx.ExecContext(ctx, `UPDATE instance_action_events SET finish_time = $1, result = $2, traceback = $3,
+				details = $4 WHERE id = $5`, now, result, traceback, details, id)
+		}
+		if err != nil {
+			return fmt.Errorf("finish event %s of %s: %w", event, uuid, err)
+		}
+		message := a.Message
+		if strings.EqualFold(result, "error") {
+			message = "Error"
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE instance_actions SET updated_at = $1, message = $2 WHERE id = $3`, now, message, a.ID)
+		return wrap("finish event "+event+" of "+uuid, err)
+	})
+}
+
+// ListActions returns an instance's actions, newest first, without
+// events (even of a deleted instance); limit/marker (request id) and
+// changes-since/before (2.58, 2.66) on the action's last change (its
+// start while no event has moved it).
+func (s *Store) ListActions(ctx context.Context, uuid string, limit int, marker string, since, before time.Time) ([]Action, error) {
+	var a args
+	conds := []string{"a.instance_uuid = " + a.add(uuid)}
+	changed := "(CASE WHEN a.updated_at = 0 THEN a.start_time ELSE a.updated_at END)"
+	if !since.IsZero() {
+		conds = append(conds, changed+" >= "+a.add(micros(since)))
+	}
+	if !before.IsZero() {
+		conds = append(conds, changed+" <= "+a.add(micros(before)))
+	}
+	if marker != "" {
+		m, err := findAction(ctx, s.db, uuid, marker, "")
+		if err != nil {
+			return nil, err
+		}
+		st := a.add(micros(m.StartTime))
+		conds = append(conds, "(a.start_time < "+st+" OR (a.start_time = "+st+" AND a.id < "+a.add(m.ID)+"))")
+	}
+	query := `SELECT ` + actionColumns + ` FROM instance_actions a WHERE ` + strings.Join(conds, " AND ") +
+		` ORDER BY a.start_time DESC, a.id DESC`
+	if limit > 0 {
+		query += ` LIMIT ` + a.add(limit)
+	}
+	rows, err := s.db.QueryContext(ctx, query, a...)
+	if err != nil {
+		return nil, fmt.Errorf("list actions of %s: %w", uuid, err)
+	}
+	defer rows.Close()
+	out := []Action{}
+	for rows.Next() {
+		act, err := scanAction(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list actions of %s: %w", uuid, err)
+		}
+		out = append(out, act)
+	}
+	return out, wrap("list actions of "+uuid, rows.Err())
+}
+
+// GetAction returns one action with its events, newest first as Nova
+// lists them.
+func (s *Store) GetAction(ctx context.Context, uuid, requestID string) (*Action, error) {
+	a, err := findAction(ctx, s.db, uuid, requestID, "")
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT event, host, start_time, finish_time, result, traceback, details
+		FROM instance_action_events WHERE action_id = $1 ORDER BY start_time DESC, id DESC`, a.ID)
+	if err != nil {
+		return nil, fmt.Errorf("read events of %s: %w", uuid, err)
+	}
+	defer rows.Close()
+	a.Events = []Event{}
+	for rows.Next() {
+		var e Event
+		var start, finish int64
+		if err := rows.Scan(&e.Event, &e.Host, &start, &finish, &e.Result, &e.Traceback, &e.Details); err != nil {
+			return nil, fmt.Errorf("read events of %s: %w", uuid, err)
+		}
+		e.StartTime, e.FinishTime = fromMicros(start), fromMicros(finish)
+		a.Events = append(a.Events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read events of %s: %w", uuid, err)
+	}
+	return &a, nil
+}
