@@ -298,7 +298,7 @@ func (h *handlers) hypervisorList(w http.ResponseWriter, r *http.Request, detail
 		}
 		if vs := r.URL.Query()["hypervisor_hostname_pattern"]; len(vs) > 0 {
 			q.Pattern = vs[len(vs)-1]
-			if !fqdnPattern.MatchString(q.Pattern) || q.Pattern == "" || len(q.Pattern) > 255 {
+			if !hostNamePattern.MatchString(q.Pattern) || q.Pattern == "" || len(q.Pattern) > 255 {
 				return fault.BadRequestf("Invalid input for query parameters hypervisor_hostname_pattern. Value: %s. '%s' does not match '^[a-zA-Z0-9-._]*$'",
 					q.Pattern, q.Pattern)
 			}

@@ -28,5 +28,8 @@ func (h *handlers) adminRoutes() []route {
 		{"POST " + p + "/os-server-groups", h.createServerGroup, false},
 		{"GET " + p + "/os-server-groups/{id}", h.showServerGroup, false},
 		{"DELETE " + p + "/os-server-groups/{id}", h.deleteServerGroup, false},
+
+		{"GET " + p + "/os-simple-tenant-usage", h.listTenantUsages, false},
+		{"GET " + p + "/os-simple-tenant-usage/{id}", h.showTenantUsage, false},
 	}
 }

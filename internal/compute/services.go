@@ -471,7 +471,7 @@ func (h *handlers) deleteService(w http.ResponseWriter, r *http.Request) error {
 	return noBody(w, http.StatusNoContent)
 }
 
-var fqdnPattern = regexp.MustCompile(`^[a-zA-Z0-9-._]*$`)
+var hostNamePattern = regexp.MustCompile(`^[a-zA-Z0-9-._]*$`)
 
 // fqdnField reads Nova's fqdn parameter type (a host name).
 func fqdnField(field string, raw json.RawMessage) (string, error) {
@@ -482,7 +482,7 @@ func fqdnField(field string, raw json.RawMessage) (string, error) {
 	if err := stringLen(field, raw, s, 1, 255); err != nil {
 		return "", err
 	}
-	if !fqdnPattern.MatchString(s) {
+	if !hostNamePattern.MatchString(s) {
 		return "", invalidField(field, raw, pyRepr(raw)+" does not match '^[a-zA-Z0-9-._]*$'")
 	}
 	return s, nil
