@@ -124,7 +124,8 @@ var zonePolicies = []policy.Default{
 // policyDefaults are every rule the compute API checks; a resource added
 // to the package adds its slice here.
 var policyDefaults = slices.Concat(basePolicies, flavorPolicies, keypairPolicies, quotaPolicies, zonePolicies, adminAPIPolicies,
-	serverPolicies, // servers_policy.go
+	serverPolicies,       // servers_policy.go
+	serverActionPolicies, // server_actions_policy.go
 )
 
 // PolicyDefaults returns the compute rules in code, for sample policy
