@@ -665,54 +665,6 @@ func (s *Store) CountUsage(ctx context.Context, q interface {
 	return instances, cores, ram, nil
 }
 
-// ---- services and compute nodes
-
-// Heartbeat records a service's heartbeat: it creates the service (host,
-// binary) on its first one, else sets LastSeenUp (and ReportInterval).
-// created tells whether it is new.
-func (s *Store) Heartbeat(ctx context.Context, host, binary string, at time.Time, interval time.Duration) (svc *Service, created bool, err error) {
-	panic("TODO")
-}
-
-// ListServices returns services, filtered by host and binary when set.
-func (s *Store) ListServices(ctx context.Context, host, binary string) ([]Service, error) {
-	panic("TODO")
-}
-
-// GetService returns a service by UUID or, when id is a number, by ID.
-func (s *Store) GetService(ctx context.Context, id string) (*Service, error) { panic("TODO") }
-
-// UpdateService changes a service's disabled state and reason and its
-// forced-down flag (nil leaves a field).
-func (s *Store) UpdateService(ctx context.Context, id int64, disabled *bool, reason **string, forcedDown *bool) (*Service, error) {
-	panic("TODO")
-}
-
-// DeleteService removes a service and its compute nodes.
-func (s *Store) DeleteService(ctx context.Context, id int64) error { panic("TODO") }
-
-// PutComputeNode creates or updates the node (host, hypervisor
-// hostname); a new node gets n.UUID if set, else a new UUID. Returns it
-// as stored.
-func (s *Store) PutComputeNode(ctx context.Context, n ComputeNode) (*ComputeNode, error) {
-	panic("TODO")
-}
-
-// ListComputeNodes returns every node, or those of host.
-func (s *Store) ListComputeNodes(ctx context.Context, host string) ([]ComputeNode, error) {
-	panic("TODO")
-}
-
-// GetComputeNode returns a node by UUID or numeric ID.
-func (s *Store) GetComputeNode(ctx context.Context, id string) (*ComputeNode, error) {
-	panic("TODO")
-}
-
-// HostInstances returns the UUIDs of the instances (not deleted) on host.
-func (s *Store) HostInstances(ctx context.Context, host string) ([]string, error) {
-	panic("TODO")
-}
-
 // ---- server groups
 
 func (s *Store) CreateServerGroup(ctx context.Context, g *ServerGroup) error { panic("TODO") }

@@ -30,7 +30,6 @@ var cases []storeCase
 
 func addCases(cs ...storeCase) bool { cases = append(cases, cs...); return true }
 
-
 // clock is a store's time: it moves one millisecond on every reading, so
 // that every write is later than the one before.
 func withClock(s *Store) *Store {
