@@ -126,6 +126,7 @@ var zonePolicies = []policy.Default{
 var policyDefaults = slices.Concat(basePolicies, flavorPolicies, keypairPolicies, quotaPolicies, zonePolicies, adminAPIPolicies,
 	serverPolicies,       // servers_policy.go
 	serverActionPolicies, // server_actions_policy.go
+	consolePolicies,      // consoles.go
 )
 
 // PolicyDefaults returns the compute rules in code, for sample policy
