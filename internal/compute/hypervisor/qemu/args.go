@@ -18,6 +18,11 @@ const (
 	consoleLog  = "console.log"  // everything the serial console printed
 	stateFile   = "memory.state" // the memory of a suspended guest
 	rootDriveID = "root"         // the root disk's drive id in QEMU
+	// rescueFile is the overlay on a rescue image a rescued guest boots
+	// from (its own disk second): there while the guest is rescued.
+	rescueFile = "disk.rescue"
+	// backupFile is the copy of the disk before an unconfirmed resize.
+	backupFile = "disk.resize-backup"
 )
 
 // launch is everything that decides a guest's QEMU command line. args
@@ -33,6 +38,11 @@ type launch struct {
 	// VNCDisplays > 0 adds a VGA display served by VNC on 127.0.0.1,
 	// on the first free display in [0, VNCDisplays).
 	VNCDisplays int
+	// VNCAddress is the IP address VNC listens on; "" is 127.0.0.1.
+	VNCAddress string
+	// Rescue, when set, is a rescue disk (qcow2) to boot from, attached
+	// before the root disk.
+	Rescue string
 	// Incoming restores a saved guest: a migration URI such as "fd:3".
 	Incoming string
 }
@@ -65,10 +75,21 @@ func (l launch) args() []string {
 		"-rtc", "base=utc,driftfix=slew",
 	)
 	if l.VNCDisplays > 0 {
+		host := l.VNCAddress
+		if host == "" {
+			host = "127.0.0.1"
+		} else if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
 		a = append(a, "-device", "VGA,id=video0",
-			"-vnc", fmt.Sprintf("127.0.0.1:0,to=%d", l.VNCDisplays-1))
+			"-vnc", fmt.Sprintf("%s:0,to=%d", host, l.VNCDisplays-1))
 	} else {
 		a = append(a, "-display", "none")
+	}
+	if l.Rescue != "" {
+		// First on the bus and first to boot: the guest's /dev/vda.
+		a = append(a, "-drive", "file="+optEscape(l.Rescue)+",format=qcow2,if=none,id=rescue,cache="+l.Cache,
+			"-device", "virtio-blk-pci,drive=rescue,bootindex=0")
 	}
 	a = append(a, "-drive", "file="+path(diskFile)+",format=qcow2,if=virtio,id="+rootDriveID+",cache="+l.Cache)
 	if in.ConfigDrive != "" {

@@ -38,6 +38,8 @@ func TestArgs(t *testing.T) {
 		"kvm-full": {Inst: full, Accel: "kvm", CPU: "host", Cache: "writeback", VNCDisplays: 100},
 		"restore":  {Inst: inst, Accel: "kvm", Cache: "none", Incoming: "fd:3"},
 		"commas":   {Inst: comma, Accel: "tcg", Cache: "none"},
+		"rescue": {Inst: full, Accel: "tcg", Cache: "none", VNCDisplays: 10, VNCAddress: "2001:db8::7",
+			Rescue: full.Dir + "/disk.rescue"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var b strings.Builder

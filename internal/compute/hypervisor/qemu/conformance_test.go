@@ -35,7 +35,7 @@ func TestConformance(t *testing.T) {
 	dirs := testDirs(t)
 	base := writeImage(t, dirs, "guest.raw", false)
 	hypervisortest.Run(t, func(t *testing.T) hypervisor.Driver {
-		return newTestDriver(t, dirs)
+		return newTestDriver(t, dirs, func(o *Options) { o.VNC = true })
 	}, func(t *testing.T) hypervisor.Instance {
 		id := uuid.NewString()
 		return hypervisor.Instance{

@@ -144,9 +144,9 @@ func (d *Driver) DialSerial(ctx context.Context, inst hypervisor.Instance) (net.
 }
 
 // VNCAddr is the host:port of the running guest's VNC display, on
-// 127.0.0.1 (Options.VNC).
-func (d *Driver) VNCAddr(inst hypervisor.Instance) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+// Options.VNCAddress (Options.VNC).
+func (d *Driver) VNCAddr(ctx context.Context, inst hypervisor.Instance) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if !d.o.VNC {
 		return "", errors.New("qemu driver: VNC is off")

@@ -69,7 +69,10 @@ func (d *Driver) start(ctx context.Context, inst hypervisor.Instance, incoming *
 	}
 	l := launch{Inst: inst, Accel: d.accel, CPU: d.cpu, Cache: cacheMode(inst.Dir)}
 	if d.o.VNC {
-		l.VNCDisplays = d.o.VNCDisplays
+		l.VNCDisplays, l.VNCAddress = d.o.VNCDisplays, d.o.VNCAddress
+	}
+	if rescue := filepath.Join(inst.Dir, rescueFile); exists(rescue) {
+		l.Rescue = rescue
 	}
 	var extra []*os.File
 	if incoming != nil {

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,7 +39,13 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/compute/hypervisor"
 )
 
-var _ hypervisor.Driver = (*Driver)(nil)
+var (
+	_ hypervisor.Driver        = (*Driver)(nil)
+	_ hypervisor.Resizer       = (*Driver)(nil)
+	_ hypervisor.Rescuer       = (*Driver)(nil)
+	_ hypervisor.VNCConsole    = (*Driver)(nil)
+	_ hypervisor.SerialConsole = (*Driver)(nil)
+)
 
 // Options configure a Driver. The zero value of each field is a working
 // default.
@@ -66,6 +73,10 @@ type Options struct {
 	// (port 5900); VNCAddr tells which. Without it guests have no display.
 	VNC         bool
 	VNCDisplays int
+	// VNCAddress is the IP address guests' VNC servers listen on, where
+	// console proxies reach them (the agent's console address); default
+	// 127.0.0.1.
+	VNCAddress string
 	// SoftRebootTimeout is how long a soft reboot waits for the guest to
 	// shut down through ACPI before resetting it; default 2 minutes
 	// (Nova's wait_soft_reboot_seconds).
@@ -106,6 +117,12 @@ func New(o Options) (*Driver, error) {
 	}
 	if o.VNCDisplays <= 0 {
 		o.VNCDisplays = 100
+	}
+	if o.VNCAddress == "" {
+		o.VNCAddress = "127.0.0.1"
+	}
+	if net.ParseIP(o.VNCAddress) == nil {
+		return nil, fmt.Errorf("qemu driver: VNC address %q is not an IP address", o.VNCAddress)
 	}
 	if o.SoftRebootTimeout <= 0 {
 		o.SoftRebootTimeout = 2 * time.Minute

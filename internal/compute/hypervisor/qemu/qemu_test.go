@@ -580,7 +580,7 @@ func TestVNC(t *testing.T) {
 	if err := d.Spawn(testCtx(t), inst); err != nil {
 		t.Fatal(err)
 	}
-	addr, err := d.VNCAddr(inst)
+	addr, err := d.VNCAddr(testCtx(t), inst)
 	if err != nil {
 		t.Fatalf("VNCAddr() = %v", err)
 	}
