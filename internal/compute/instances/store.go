@@ -665,31 +665,6 @@ func (s *Store) CountUsage(ctx context.Context, q interface {
 	return instances, cores, ram, nil
 }
 
-// ---- server groups
-
-func (s *Store) CreateServerGroup(ctx context.Context, g *ServerGroup) error { panic("TODO") }
-func (s *Store) GetServerGroup(ctx context.Context, uuid string) (*ServerGroup, error) {
-	panic("TODO")
-}
-
-// ListServerGroups returns a project's groups ("" = all).
-func (s *Store) ListServerGroups(ctx context.Context, projectID string, limit, offset int) ([]ServerGroup, error) {
-	panic("TODO")
-}
-func (s *Store) DeleteServerGroup(ctx context.Context, uuid string) error { panic("TODO") }
-
-// AddGroupMember adds an instance to a group (in tx when not nil);
-// GroupOf returns the group of an instance (ErrNotFound if none).
-func (s *Store) AddGroupMember(ctx context.Context, tx *sql.Tx, group, uuid string) error {
-	panic("TODO")
-}
-func (s *Store) GroupOf(ctx context.Context, uuid string) (*ServerGroup, error) { panic("TODO") }
-
-// CountServerGroups is a project's (and user's) groups, for quotas.
-func (s *Store) CountServerGroups(ctx context.Context, projectID, userID string) (int64, error) {
-	panic("TODO")
-}
-
 // ---- aggregates
 
 func (s *Store) CreateAggregate(ctx context.Context, a *Aggregate) error { panic("TODO") }
