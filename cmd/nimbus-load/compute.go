@@ -28,7 +28,7 @@ type computeFlags struct {
 	timeout              time.Duration
 	marker               string
 	unlimitedQuota       bool
-	keep                 bool
+	keep, configDrive    bool
 	name                 string
 }
 
@@ -98,6 +98,7 @@ func computeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.DurationVar(&f.timeout, "timeout", 5*time.Minute, "how long a server may take to leave BUILD (or to show --marker)")
 	fs.StringVar(&f.marker, "marker", "", `active: also wait for this console line ("{id}" is replaced with the server's id), e.g. "nimbus-guest: instance {id}"`)
 	fs.BoolVar(&f.unlimitedQuota, "unlimited-quota", true, "set the project's instances, cores and ram quotas to -1 first (needs admin)")
+	fs.BoolVar(&f.configDrive, "config-drive", false, "give the servers a config drive (the test guest prints its line from it)")
 	fs.BoolVar(&f.keep, "keep", false, "do not delete the servers")
 	fs.StringVar(&f.name, "name", "load", "server name prefix")
 	fs.Usage = func() {
@@ -162,7 +163,7 @@ func runCompute(ctx context.Context, mode string, f computeFlags, levels []int, 
 		return errors.New("no public compute endpoint in the catalog; give --compute-url")
 	}
 	r := &computeRun{f: f, out: stdout, n: &nova{c: c, url: strings.TrimSuffix(computeURL, "/"), token: l.token, mv: f.microversion}}
-	r.args.networks = f.networks
+	r.args.networks, r.args.configDrive = f.networks, f.configDrive
 	var flavorDesc, imageDesc string
 	if r.args.flavor, flavorDesc, err = r.n.pickFlavor(ctx, f.flavor); err != nil {
 		return err

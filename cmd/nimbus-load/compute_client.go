@@ -160,12 +160,16 @@ type server struct {
 type serverArgs struct {
 	image, flavor string
 	networks      string // "none", "auto", or "" to send no networks
+	configDrive   bool
 }
 
 func (n *nova) createServer(ctx context.Context, name string, a serverArgs) (string, error) {
 	s := map[string]any{"name": name, "imageRef": a.image, "flavorRef": a.flavor}
 	if a.networks != "" {
 		s["networks"] = a.networks
+	}
+	if a.configDrive {
+		s["config_drive"] = true
 	}
 	var out struct {
 		Server struct {

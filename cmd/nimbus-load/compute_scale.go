@@ -116,6 +116,7 @@ func (r *computeRun) boot(ctx context.Context) (t bootTimes, err error) {
 		return t, nil
 	}
 	marker := strings.ReplaceAll(r.f.marker, "{id}", id)
+	var last string // the last output that came
 	var lastErr error
 	for {
 		out, err := r.n.consoleOutput(wctx, id, 200)
@@ -123,12 +124,17 @@ func (r *computeRun) boot(ctx context.Context) (t bootTimes, err error) {
 			t.marker = time.Since(t0)
 			return t, nil
 		}
-		lastErr = err
+		if err == nil {
+			last = out
+		} else if wctx.Err() == nil {
+			lastErr = err
+		}
 		if wctx.Err() != nil {
-			if lastErr == nil {
-				lastErr = fmt.Errorf("last output %q", tail(out, 300))
+			why := fmt.Sprintf("last output %q", tail(last, 300))
+			if last == "" && lastErr != nil {
+				why = lastErr.Error()
 			}
-			return t, fmt.Errorf("server %s: no console line %q after %s (%v)", id, marker, r.f.timeout, lastErr)
+			return t, fmt.Errorf("server %s: no console line %q after %s (%s)", id, marker, r.f.timeout, why)
 		}
 		sleep(wctx, r.f.poll)
 	}

@@ -35,6 +35,7 @@ type fakeServer struct {
 	id      string
 	created time.Time
 	fail    bool
+	drive   bool // has a config drive: the guest can print its id
 }
 
 func (f *fakeNova) status(s *fakeServer) string {
@@ -111,6 +112,7 @@ func (f *fakeNova) start() string {
 		var body struct {
 			Server struct {
 				Name, ImageRef, FlavorRef, Networks string
+				ConfigDrive                         bool `json:"config_drive"`
 			} `json:"server"`
 		}
 		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
@@ -125,7 +127,7 @@ func (f *fakeNova) start() string {
 		f.mu.Lock()
 		f.made++
 		id := fmt.Sprintf("%08d-0000-4000-8000-000000000000", f.made)
-		f.servers[id] = &fakeServer{id: id, created: time.Now(), fail: f.failEvery > 0 && f.made%f.failEvery == 0}
+		f.servers[id] = &fakeServer{id: id, created: time.Now(), fail: f.failEvery > 0 && f.made%f.failEvery == 0, drive: s.ConfigDrive}
 		f.mu.Unlock()
 		w.WriteHeader(http.StatusAccepted)
 		fmt.Fprintf(w, `{"server":{"id":%q,"adminPass":"x"}}`, id)
@@ -192,7 +194,7 @@ func (f *fakeNova) start() string {
 			return
 		}
 		out := "SeaBIOS\nLinux version 6.1\n"
-		if time.Since(s.created) >= f.buildTime+f.markerAfter {
+		if s.drive && time.Since(s.created) >= f.buildTime+f.markerAfter {
 			out += "nimbus-guest: instance " + s.id + " key none\n"
 		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"output": out})
@@ -316,7 +318,7 @@ func TestComputeActiveWithMarker(t *testing.T) {
 	f := &fakeNova{t: t, buildTime: 20 * time.Millisecond, markerAfter: 30 * time.Millisecond}
 	url := f.start()
 	code, out, errOut := runLoad(t, "compute", "active", "--auth-url", url, "--password", "pw",
-		"--servers", "3", "--warmup", "1", "--poll", "2ms", "--marker", "nimbus-guest: instance {id}")
+		"--servers", "3", "--warmup", "1", "--poll", "2ms", "--config-drive", "--marker", "nimbus-guest: instance {id}")
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
@@ -355,5 +357,19 @@ func TestComputeBadFlags(t *testing.T) {
 		if code, _, _ := runLoad(t, args...); code != 2 {
 			t.Errorf("%q: exit %d, want 2", args, code)
 		}
+	}
+}
+
+func TestComputeActiveMarkerMissing(t *testing.T) {
+	f := &fakeNova{t: t, buildTime: 5 * time.Millisecond}
+	url := f.start()
+	// No config drive: the guest cannot print its id.
+	code, _, errOut := runLoad(t, "compute", "active", "--auth-url", url, "--password", "pw", "--servers", "1",
+		"--warmup", "0", "--poll", "5ms", "--timeout", "300ms", "--marker", "nimbus-guest: instance {id}")
+	if code != 1 || !strings.Contains(errOut, "no console line") || !strings.Contains(errOut, "Linux version") {
+		t.Errorf("exit %d, stderr %q; want 1, the missing line and the console's tail", code, errOut)
+	}
+	if f.live() != 0 {
+		t.Errorf("the server was not deleted")
 	}
 }
