@@ -3,7 +3,7 @@
 GO   ?= go
 DATA ?= ./data
 
-.PHONY: all build up test deps unit e2e e2e-identity e2e-tempest e2e-image e2e-tempest-image e2e-placement e2e-compute e2e-objectstore e2e-tempest-object-storage bench-identity bench-image bench-objectstore load
+.PHONY: all build up test deps unit e2e e2e-identity e2e-tempest e2e-image e2e-tempest-image e2e-placement e2e-compute e2e-objectstore e2e-tempest-object-storage e2e-tempest-compute bench-identity bench-image bench-objectstore bench-compute load
 
 all: build
 
@@ -34,6 +34,7 @@ e2e: build
 	test/e2e/tempest-image.sh || rc=1; \
 	test/e2e/placement.sh || rc=1; \
 	test/e2e/compute.sh || rc=1; \
+	test/e2e/tempest-compute.sh || rc=1; \
 	test/e2e/objectstore.sh || rc=1; \
 	test/e2e/tempest-object-storage.sh || rc=1; \
 	exit $$rc
@@ -56,6 +57,11 @@ e2e-placement: build
 e2e-compute: build
 	test/e2e/compute.sh
 
+# Tempest's compute API tests on the fake driver; failures by cause in
+# /tmp/tempest-compute-failures.txt.
+e2e-tempest-compute: build
+	test/e2e/tempest-compute.sh
+
 e2e-objectstore: build
 	test/e2e/objectstore.sh
 
@@ -77,3 +83,10 @@ bench-image: build load
 # BENCH_LARGE (256MiB); runs Debian's Swift (SAIO) and nimbus one after the other.
 bench-objectstore: build load
 	test/e2e/bench-objectstore.sh
+
+# Fake driver on BENCH_FAKE_HOSTS (1000) hosts: POST /servers p50/p99, and
+# BENCH_SCALE_SERVERS (10000) servers/s to ACTIVE; then the qemu driver
+# (BENCH_QEMU=0 skips): POST->ACTIVE and the guest's console line against a
+# hand-started qemu-system-x86_64. BENCH_STRICT=1 fails below target.
+bench-compute: build load
+	test/e2e/bench-compute.sh
