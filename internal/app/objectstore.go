@@ -12,6 +12,7 @@ import (
 
 	"github.com/nimbus-cloud/nimbus/internal/authn"
 	"github.com/nimbus-cloud/nimbus/internal/config"
+	"github.com/nimbus-cloud/nimbus/internal/httpx"
 	"github.com/nimbus-cloud/nimbus/internal/objectstore"
 	"github.com/nimbus-cloud/nimbus/internal/objectstore/ring"
 	"github.com/nimbus-cloud/nimbus/internal/objectstore/storage"
@@ -62,6 +63,11 @@ func runObjectStore(ctx context.Context, cfg config.Config, o Options, validator
 			return err
 		}
 		*closers = append(*closers, node.Close)
+		if runProxy {
+			// The proxy (and the node itself) reach this node in memory.
+			client.Transport = &httpx.InProcess{Next: client.Transport,
+				Hosts: map[string]http.Handler{cfg.ObjectStorageAddr(): node}}
+		}
 		if err := serve("object-storage", cfg.ObjectStore.StoragePort, node); err != nil {
 			return err
 		}
