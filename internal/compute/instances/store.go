@@ -664,33 +664,3 @@ func (s *Store) CountUsage(ctx context.Context, q interface {
 	}
 	return instances, cores, ram, nil
 }
-
-// ---- aggregates
-
-func (s *Store) CreateAggregate(ctx context.Context, a *Aggregate) error { panic("TODO") }
-func (s *Store) GetAggregate(ctx context.Context, id string) (*Aggregate, error) {
-	panic("TODO")
-}
-func (s *Store) ListAggregates(ctx context.Context) ([]Aggregate, error) { panic("TODO") }
-
-// UpdateAggregate changes name and zone (nil leaves them).
-func (s *Store) UpdateAggregate(ctx context.Context, id int64, name, zone *string) (*Aggregate, error) {
-	panic("TODO")
-}
-func (s *Store) DeleteAggregate(ctx context.Context, id int64) error { panic("TODO") }
-
-// SetAggregateMetadata merges md; a nil value deletes the key.
-func (s *Store) SetAggregateMetadata(ctx context.Context, id int64, md map[string]*string) (*Aggregate, error) {
-	panic("TODO")
-}
-func (s *Store) AddAggregateHost(ctx context.Context, id int64, host string) (*Aggregate, error) {
-	panic("TODO")
-}
-func (s *Store) RemoveAggregateHost(ctx context.Context, id int64, host string) (*Aggregate, error) {
-	panic("TODO")
-}
-
-// HostAggregates returns the aggregates host is in.
-func (s *Store) HostAggregates(ctx context.Context, host string) ([]Aggregate, error) {
-	panic("TODO")
-}
