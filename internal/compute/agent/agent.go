@@ -50,6 +50,10 @@ type Options struct {
 	InstancesDir string
 	// ImageCacheDir holds the cached base images (DATA/compute/image-cache).
 	ImageCacheDir string
+	// ImageCache, when set, is used instead of a cache of the agent's
+	// own on ImageCacheDir (which may then be ""): agents of fake hosts
+	// in one process share one.
+	ImageCache *ImageCache
 	// Images fetches an image a build request gives no URL for; nil
 	// when requests always carry one. If it is also an ImageUploader,
 	// snapshots without a URL upload through it.
@@ -80,7 +84,7 @@ type Agent struct {
 	o     Options
 	log   *slog.Logger
 	boot  string
-	cache *imageCache
+	cache *ImageCache
 	locks locks
 	out   *outbox
 	life  context.Context // Run's: cancelled when the agent stops
@@ -103,13 +107,10 @@ func New(o Options) (*Agent, error) {
 		return nil, errors.New("compute agent: no bus")
 	case o.Driver == nil:
 		return nil, errors.New("compute agent: no hypervisor driver")
-	case o.ImageCacheDir == "":
+	case o.ImageCacheDir == "" && o.ImageCache == nil:
 		return nil, errors.New("compute agent: no image cache directory")
 	}
 	var err error
-	if o.ImageCacheDir, err = filepath.Abs(o.ImageCacheDir); err != nil {
-		return nil, fmt.Errorf("compute agent: %w", err)
-	}
 	if o.InstancesDir != "" {
 		if o.InstancesDir, err = filepath.Abs(o.InstancesDir); err != nil {
 			return nil, fmt.Errorf("compute agent: %w", err)
@@ -134,6 +135,12 @@ func New(o Options) (*Agent, error) {
 		return nil, fmt.Errorf("compute agent: host IP %q and console address %q must be IP addresses", o.HostIP, o.ConsoleAddress)
 	}
 	log := o.Log.With("host", o.Host)
+	if o.ImageCache == nil {
+		if o.ImageCache, err = NewImageCache(o.ImageCacheDir, log); err != nil {
+			return nil, fmt.Errorf("compute agent: %w", err)
+		}
+	}
+	o.ImageCacheDir = o.ImageCache.dir
 	var id [8]byte
 	crand.Read(id[:])
 	boot := hex.EncodeToString(id[:])
@@ -141,7 +148,7 @@ func New(o Options) (*Agent, error) {
 		o:        o,
 		log:      log,
 		boot:     boot,
-		cache:    newImageCache(o.ImageCacheDir, log),
+		cache:    o.ImageCache,
 		out:      newOutbox(o.Bus, log, o.Host, boot),
 		records:  map[string]*record{},
 		reported: map[string]hypervisor.PowerState{},
@@ -165,15 +172,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.running = true
 	a.mu.Unlock()
 
-	for _, dir := range []string{a.o.ImageCacheDir, a.o.InstancesDir} {
-		if dir == "" {
-			continue
-		}
-		if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := a.cache.prepare(); err != nil {
+		return fmt.Errorf("compute agent: image cache: %w", err)
+	}
+	if a.o.InstancesDir != "" {
+		if err := os.MkdirAll(a.o.InstancesDir, 0o750); err != nil {
 			return fmt.Errorf("compute agent: %w", err)
 		}
 	}
-	a.cleanTemp()
 	if err := a.loadRecords(); err != nil {
 		return fmt.Errorf("compute agent: %w", err)
 	}
@@ -225,17 +231,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	finish()
 	a.log.Info("compute agent stopped")
 	return nil
-}
-
-// cleanTemp removes downloads and snapshots a previous run left half done.
-func (a *Agent) cleanTemp() {
-	entries, _ := os.ReadDir(a.o.ImageCacheDir)
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".download-") {
-			os.Remove(filepath.Join(a.o.ImageCacheDir, e.Name()))
-		}
-	}
-	os.RemoveAll(filepath.Join(a.o.ImageCacheDir, snapshotDir))
 }
 
 // adopt reports every guest the host has: those the driver runs (which

@@ -45,13 +45,19 @@ var (
 	ErrImageInvalid  = errors.New("image invalid")
 )
 
-// imageCache keeps every image a guest on this host booted from, once,
+// ImageCache keeps every image a guest on this host booted from, once,
 // as ImageCacheDir/<id>: guests' disks are overlays on these files, so a
 // cached image is never changed, only replaced whole (downloaded to a
-// temporary file and renamed).
-type imageCache struct {
+// temporary file and renamed). An agent makes its own unless given one
+// (Options.ImageCache): agents in one process (fake hosts at scale)
+// share one, so that an image is downloaded once for all of them. A
+// download runs on the lifetime of the agent that started it.
+type ImageCache struct {
 	dir string
 	log *slog.Logger
+
+	ready    sync.Once
+	readyErr error
 
 	mu       sync.Mutex
 	inflight map[string]*download // by image id: one download however many builds wait
@@ -63,17 +69,48 @@ type download struct {
 	err    error
 }
 
-func newImageCache(dir string, log *slog.Logger) *imageCache {
-	return &imageCache{dir: dir, log: log, inflight: map[string]*download{}}
+// NewImageCache makes a cache in dir; log may be nil. Nothing is written
+// before an agent runs on it.
+func NewImageCache(dir string, log *slog.Logger) (*ImageCache, error) {
+	if dir == "" {
+		return nil, errors.New("image cache: no directory")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("image cache: %w", err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &ImageCache{dir: abs, log: log, inflight: map[string]*download{}}, nil
 }
 
-func (c *imageCache) path(id string) string { return filepath.Join(c.dir, id) }
+// prepare makes the directory and removes the downloads and snapshots a
+// previous run left half done, once however many agents share the cache.
+func (c *ImageCache) prepare() error {
+	c.ready.Do(func() {
+		if err := os.MkdirAll(c.dir, 0o750); err != nil {
+			c.readyErr = err
+			return
+		}
+		entries, _ := os.ReadDir(c.dir)
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), ".download-") {
+				os.Remove(filepath.Join(c.dir, e.Name()))
+			}
+		}
+		os.RemoveAll(filepath.Join(c.dir, snapshotDir))
+	})
+	return c.readyErr
+}
+
+func (c *ImageCache) path(id string) string { return filepath.Join(c.dir, id) }
 
 // get returns the cached file of img and its format, downloading it with
 // f if the cache has none. Builds of one image wait for one download; it
 // runs on life (the agent's lifetime), not ctx, so that a build giving up
 // does not waste what the others wait for.
-func (c *imageCache) get(ctx, life context.Context, img rpc.Image, f ImageFetcher) (string, string, error) {
+func (c *ImageCache) get(ctx, life context.Context, img rpc.Image, f ImageFetcher) (string, string, error) {
 	if _, err := newSums(img); err != nil {
 		return "", "", err // refused before a cached copy could hide it
 	}
@@ -114,7 +151,7 @@ func (c *imageCache) get(ctx, life context.Context, img rpc.Image, f ImageFetche
 // cached reports whether path holds img, and its format. A file of the
 // wrong size (when the size is known) is not img: it is removed, to be
 // downloaded again. c.mu is held, so no download of img is under way.
-func (c *imageCache) cached(path string, img rpc.Image) (string, bool) {
+func (c *ImageCache) cached(path string, img rpc.Image) (string, bool) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", false
@@ -139,7 +176,7 @@ func (c *imageCache) cached(path string, img rpc.Image) (string, bool) {
 }
 
 // download fetches img into the cache and returns its format.
-func (c *imageCache) download(ctx context.Context, img rpc.Image, f ImageFetcher) (format string, err error) {
+func (c *ImageCache) download(ctx context.Context, img rpc.Image, f ImageFetcher) (format string, err error) {
 	start := time.Now()
 	tmp, err := os.CreateTemp(c.dir, ".download-"+img.ID+"-*")
 	if err != nil {
