@@ -191,4 +191,3 @@ func (h *handlers) deleteServerTags(w http.ResponseWriter, r *http.Request) erro
 	}
 	return noBody(w, http.StatusNoContent)
 }
-
