@@ -208,27 +208,9 @@ func (s *Service) RemoteConsole(ctx context.Context, p *authn.Principal, inst *i
 		return "", fault.Conflictf("Cannot '%s' instance %s while it is in vm_state %s",
 			consoleAction(protocol), inst.UUID, inst.VMState)
 	}
-	if s.bus == nil {
-		return "", fault.New(fault.Unavailable, "Service is unavailable at this time.")
-	}
-	rep, err := rpc.Client{Bus: s.bus}.Call(ctx, inst.Host, rpc.Request{Op: rpc.GetConsole,
-		RequestID: httpx.RequestID(ctx),
-		Instance:  rpc.Instance{UUID: inst.UUID, Name: fmt.Sprintf("instance-%08x", inst.ID)},
-		Console:   &rpc.ConsoleRequest{Type: typ}})
-	var re *rpc.Error
-	switch {
-	case errors.As(err, &re) && re.Code == rpc.CodeUnsupported:
-		return "", fault.BadRequestf("Unavailable console type %s.", typ)
-	case errors.As(err, &re) && (re.Code == rpc.CodeNotFound || re.Code == rpc.CodeRefused):
-		return "", fault.Wrap(fault.Conflict, err, "Instance %s is not ready", inst.UUID)
-	case errors.Is(err, rpc.ErrUnreachable):
-		return "", fault.Wrap(fault.Conflict, err, "Instance %s is not ready", inst.UUID)
-	case err != nil:
-		return "", fmt.Errorf("get %s console of %s on %s: %w", typ, inst.UUID, inst.Host, err)
-	}
-	ep := rep.Console
-	if ep == nil || ep.Host == "" || ep.Port <= 0 {
-		return "", fmt.Errorf("get %s console of %s on %s: the agent answered no endpoint", typ, inst.UUID, inst.Host)
+	ep, err := s.consoleEndpoint(ctx, inst, typ)
+	if err != nil {
+		return "", err
 	}
 	token, err := console.NewTokens(s.db).Authorize(ctx, console.ConnectInfo{
 		InstanceUUID: inst.UUID, ConsoleType: typ, Host: ep.Host, Port: ep.Port, AccessURLBase: base,
@@ -237,6 +219,53 @@ func (s *Service) RemoteConsole(ctx context.Context, p *authn.Principal, inst *i
 		return "", err
 	}
 	return console.AccessURL(typ, base, token), nil
+}
+
+// consoleEndpoint asks inst's host where its console of type typ
+// listens.
+func (s *Service) consoleEndpoint(ctx context.Context, inst *instances.Instance, typ string) (*rpc.ConsoleEndpoint, error) {
+	if s.bus == nil {
+		return nil, fault.New(fault.Unavailable, "Service is unavailable at this time.")
+	}
+	rep, err := rpc.Client{Bus: s.bus}.Call(ctx, inst.Host, rpc.Request{Op: rpc.GetConsole,
+		RequestID: httpx.RequestID(ctx),
+		Instance:  rpc.Instance{UUID: inst.UUID, Name: fmt.Sprintf("instance-%08x", inst.ID)},
+		Console:   &rpc.ConsoleRequest{Type: typ}})
+	var re *rpc.Error
+	switch {
+	case errors.As(err, &re) && re.Code == rpc.CodeUnsupported:
+		return nil, fault.BadRequestf("Unavailable console type %s.", typ)
+	case errors.As(err, &re) && (re.Code == rpc.CodeNotFound || re.Code == rpc.CodeRefused):
+		return nil, fault.Wrap(fault.Conflict, err, "Instance %s is not ready", inst.UUID)
+	case errors.Is(err, rpc.ErrUnreachable):
+		return nil, fault.Wrap(fault.Conflict, err, "Instance %s is not ready", inst.UUID)
+	case err != nil:
+		return nil, fmt.Errorf("get %s console of %s on %s: %w", typ, inst.UUID, inst.Host, err)
+	}
+	ep := rep.Console
+	if ep == nil || ep.Host == "" || ep.Port <= 0 {
+		return nil, fmt.Errorf("get %s console of %s on %s: the agent answered no endpoint", typ, inst.UUID, inst.Host)
+	}
+	return ep, nil
+}
+
+// ConsoleEndpoint asks again where the console a token was issued for
+// listens, for the console proxy (console.Options.Reconnect): a serial
+// endpoint serves one connection, a token many. The instance must still
+// be active on a host.
+func (s *Service) ConsoleEndpoint(ctx context.Context, ci console.ConnectInfo) (string, int, error) {
+	inst, err := s.instances.Get(ctx, ci.InstanceUUID, false)
+	if err != nil {
+		return "", 0, fmt.Errorf("console of %s: %w", ci.InstanceUUID, err)
+	}
+	if inst.Host == "" || inst.VMState != instances.Active || inst.TaskState == instances.TaskDeleting {
+		return "", 0, fmt.Errorf("console of %s: instance is %s/%s on host %q", inst.UUID, inst.VMState, inst.TaskState, inst.Host)
+	}
+	ep, err := s.consoleEndpoint(ctx, inst, ci.ConsoleType)
+	if err != nil {
+		return "", 0, err
+	}
+	return ep.Host, ep.Port, nil
 }
 
 // showConsoleAuthToken is GET /os-console-auth-tokens/{token}: what a

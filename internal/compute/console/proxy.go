@@ -51,6 +51,11 @@ type Options struct {
 	// EnforceSessionTimeout closes a console's connection when its token
 	// expires ([consoleauth] enforce_session_timeout).
 	EnforceSessionTimeout bool
+	// Reconnect, when set, asks the console's host again for an
+	// endpoint when the token's does not answer: a serial endpoint takes
+	// one connection only (rpc.GetConsole), so every later use of the
+	// token needs a new one. The compute API's ConsoleEndpoint does it.
+	Reconnect func(ctx context.Context, ci ConnectInfo) (host string, port int, err error)
 	// DialTimeout bounds connecting to a console; 0 is 10 seconds.
 	DialTimeout time.Duration
 	Log         *slog.Logger
@@ -168,6 +173,16 @@ func (p *Proxy) serveConsole(w http.ResponseWriter, r *http.Request) {
 	addr := net.JoinHostPort(ci.Host, strconv.Itoa(ci.Port))
 	d := net.Dialer{Timeout: p.o.DialTimeout}
 	target, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil && p.o.Reconnect != nil {
+		log.InfoContext(ctx, "console endpoint gone, asking its host again", "addr", addr, "err", err)
+		host, port, rerr := p.o.Reconnect(ctx, *ci)
+		if rerr != nil {
+			err = fmt.Errorf("%w; asking again: %w", err, rerr)
+		} else {
+			addr = net.JoinHostPort(host, strconv.Itoa(port))
+			target, err = d.DialContext(ctx, "tcp", addr)
+		}
+	}
 	if err != nil {
 		log.WarnContext(ctx, "console unreachable", "addr", addr, "err", err)
 		refuse(w, http.StatusBadGateway)
