@@ -266,7 +266,7 @@ func (s *Store) List(ctx context.Context, q Query) ([]*Instance, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list instances: %w", err)
 	}
-	if err := fill(ctx, s.db, out); err != nil {
+	if err := fill(ctx, s.db, s.db.Engine, out); err != nil {
 		return nil, fmt.Errorf("list instances: %w", err)
 	}
 	return out, nil

@@ -69,6 +69,24 @@ func chunks[T any](s []T) [][]T {
 	return out
 }
 
+// inList is "(subquery)" giving the values of one parameter, arg: a
+// JSON array, read by json_each in SQLite and json_array_elements_text
+// in PostgreSQL.
+func inList[T int64 | string](eng db.Engine, values []T) (string, any, error) {
+	b, err := json.Marshal(values)
+	if err != nil {
+		return "", nil, err
+	}
+	if eng != db.Postgres {
+		return "(SELECT value FROM json_each($1))", string(b), nil
+	}
+	var zero T
+	if _, ok := any(zero).(int64); ok {
+		return "(SELECT value::bigint FROM json_array_elements_text(CAST($1 AS json)))", string(b), nil
+	}
+	return "(SELECT value FROM json_array_elements_text(CAST($1 AS json)))", string(b), nil
+}
+
 // nullString stores nil as NULL.
 func nullString(s *string) any {
 	if s == nil {

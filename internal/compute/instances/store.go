@@ -247,7 +247,7 @@ func (s *Store) Get(ctx context.Context, uuid string, withDeleted bool) (*Instan
 	if err != nil {
 		return nil, err
 	}
-	if err := fill(ctx, s.db, []*Instance{inst}); err != nil {
+	if err := fill(ctx, s.db, s.db.Engine, []*Instance{inst}); err != nil {
 		return nil, fmt.Errorf("get instance %s: %w", uuid, err)
 	}
 	return inst, nil
@@ -274,86 +274,88 @@ func getInstance(ctx context.Context, q querier, uuid string, withDeleted bool, 
 func showsFault(vmState string) bool { return vmState == Error || vmState == Deleted }
 
 // fill reads the metadata, tags and (where shown) newest fault of
-// instances, a few queries per 500 instances.
-func fill(ctx context.Context, q querier, list []*Instance) error {
+// instances: three queries however many instances, their ids passed as
+// one JSON array (a long IN list costs more to parse than to run).
+func fill(ctx context.Context, q querier, eng db.Engine, list []*Instance) error {
+	if len(list) == 0 {
+		return nil
+	}
 	byID := make(map[int64]*Instance, len(list))
 	byUUID := map[string]*Instance{}
+	ids := make([]int64, 0, len(list))
 	var faulty []string
 	for _, i := range list {
 		byID[i.ID] = i
+		ids = append(ids, i.ID)
 		if showsFault(i.VMState) {
 			byUUID[i.UUID] = i
 			faulty = append(faulty, i.UUID)
 		}
 	}
-	for _, part := range chunks(list) {
-		var a args
-		ph := make([]string, len(part))
-		for n, i := range part {
-			ph[n] = a.add(i.ID)
-		}
-		in := "(" + strings.Join(ph, ", ") + ")"
-		rows, err := q.QueryContext(ctx, `SELECT instance_id, key, value FROM instance_metadata WHERE instance_id IN `+in, a...)
-		if err != nil {
+	in, arg, err := inList(eng, ids)
+	if err != nil {
+		return err
+	}
+	rows, err := q.QueryContext(ctx, `SELECT instance_id, key, value FROM instance_metadata WHERE instance_id IN `+in, arg)
+	if err != nil {
+		return fmt.Errorf("read metadata: %w", err)
+	}
+	for rows.Next() {
+		var id int64
+		var k, v string
+		if err := rows.Scan(&id, &k, &v); err != nil {
+			rows.Close()
 			return fmt.Errorf("read metadata: %w", err)
 		}
-		for rows.Next() {
-			var id int64
-			var k, v string
-			if err := rows.Scan(&id, &k, &v); err != nil {
-				rows.Close()
-				return fmt.Errorf("read metadata: %w", err)
-			}
-			byID[id].Metadata[k] = v
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("read metadata: %w", err)
-		}
-		rows, err = q.QueryContext(ctx, `SELECT instance_id, tag FROM instance_tags WHERE instance_id IN `+in+` ORDER BY instance_id, tag`, a...)
-		if err != nil {
+		byID[id].Metadata[k] = v
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read metadata: %w", err)
+	}
+	rows, err = q.QueryContext(ctx, `SELECT instance_id, tag FROM instance_tags WHERE instance_id IN `+in+` ORDER BY instance_id, tag`, arg)
+	if err != nil {
+		return fmt.Errorf("read tags: %w", err)
+	}
+	for rows.Next() {
+		var id int64
+		var t string
+		if err := rows.Scan(&id, &t); err != nil {
+			rows.Close()
 			return fmt.Errorf("read tags: %w", err)
 		}
-		for rows.Next() {
-			var id int64
-			var t string
-			if err := rows.Scan(&id, &t); err != nil {
-				rows.Close()
-				return fmt.Errorf("read tags: %w", err)
-			}
-			byID[id].Tags = append(byID[id].Tags, t)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("read tags: %w", err)
-		}
+		byID[id].Tags = append(byID[id].Tags, t)
 	}
-	for _, part := range chunks(faulty) {
-		var a args
-		rows, err := q.QueryContext(ctx, `SELECT instance_uuid, code, message, details, created_at FROM instance_faults
-			WHERE instance_uuid IN `+a.in(part)+` ORDER BY instance_uuid, created_at DESC, id DESC`, a...)
-		if err != nil {
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read tags: %w", err)
+	}
+	if len(faulty) == 0 {
+		return nil
+	}
+	in, arg, err = inList(eng, faulty)
+	if err != nil {
+		return err
+	}
+	rows, err = q.QueryContext(ctx, `SELECT instance_uuid, code, message, details, created_at FROM instance_faults
+		WHERE instance_uuid IN `+in+` ORDER BY instance_uuid, created_at DESC, id DESC`, arg)
+	if err != nil {
+		return fmt.Errorf("read faults: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var uuid string
+		var f Fault
+		var created int64
+		if err := rows.Scan(&uuid, &f.Code, &f.Message, &f.Details, &created); err != nil {
 			return fmt.Errorf("read faults: %w", err)
 		}
-		for rows.Next() {
-			var uuid string
-			var f Fault
-			var created int64
-			if err := rows.Scan(&uuid, &f.Code, &f.Message, &f.Details, &created); err != nil {
-				rows.Close()
-				return fmt.Errorf("read faults: %w", err)
-			}
-			if i := byUUID[uuid]; i.Fault == nil {
-				f.Created = fromMicros(created)
-				i.Fault = &f
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("read faults: %w", err)
+		if i := byUUID[uuid]; i.Fault == nil {
+			f.Created = fromMicros(created)
+			i.Fault = &f
 		}
 	}
-	return nil
+	return wrap("read faults", rows.Err())
 }
 
 // newestFault is an instance's newest fault whatever its state, nil if
@@ -392,7 +394,7 @@ func (s *Store) Update(ctx context.Context, uuid string, g Guard, change func(*I
 		if err != nil {
 			return err
 		}
-		if err := fill(ctx, tx, []*Instance{inst}); err != nil {
+		if err := fill(ctx, tx, s.db.Engine, []*Instance{inst}); err != nil {
 			return err
 		}
 		if g.ExpectTask != nil && !slices.Contains(g.ExpectTask, inst.TaskState) {
@@ -499,7 +501,7 @@ func (s *Store) Destroy(ctx context.Context, uuid string) (*Instance, error) {
 		if out, err = getInstance(ctx, tx, uuid, true, ""); err != nil {
 			return err
 		}
-		return fill(ctx, tx, []*Instance{out})
+		return fill(ctx, tx, s.db.Engine, []*Instance{out})
 	})
 	if err != nil {
 		return nil, err
