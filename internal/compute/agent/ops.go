@@ -172,6 +172,8 @@ func (a *Agent) opError(ctx context.Context, req *rpc.Request, err error) *rpc.E
 	switch {
 	case errors.Is(err, hypervisor.ErrNotFound):
 		return rpc.Errorf(rpc.CodeNotFound, false, "Instance %s could not be found.", req.Instance.UUID)
+	case errors.Is(err, errors.ErrUnsupported):
+		return rpc.Errorf(rpc.CodeUnsupported, false, "%v", err)
 	case ctx.Err() != nil:
 		return rpc.Errorf(rpc.CodeUnavailable, true, "%s of instance %s was cut short: %v", req.Op, req.Instance.UUID, context.Cause(ctx))
 	}

@@ -21,6 +21,12 @@ func (a *Agent) resize(ctx context.Context, req *rpc.Request) rpc.Reply {
 	if before == hypervisor.Suspended {
 		return fail(before, rpc.Errorf(rpc.CodeRefused, false, "Instance %s is suspended and cannot be resized.", r.UUID))
 	}
+	// Refused before the guest is stopped for nothing; the driver checks
+	// the disk itself too (a flavor of disk 0 kept the image's size).
+	if to, from := req.Instance.Flavor.Disk, r.Flavor.Disk; to > 0 && to < from {
+		return fail(before, rpc.Errorf(rpc.CodeRefused, false,
+			"Resize error: Unable to resize disk down: instance %s has %d GB, the new flavor %d GB.", r.UUID, from, to))
+	}
 	if err := a.o.Driver.PowerOff(ctx, old, time.Duration(req.Timeout)*time.Second); err != nil {
 		return fail(a.state(ctx, old), a.opError(ctx, req, err))
 	}

@@ -149,7 +149,7 @@ func (d *Driver) VNCAddr(ctx context.Context, inst hypervisor.Instance) (string,
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if !d.o.VNC {
-		return "", errors.New("qemu driver: VNC is off")
+		return "", fmt.Errorf("VNC is off on this host's QEMU driver: %w", errors.ErrUnsupported)
 	}
 	p, err := d.running(ctx, inst, "VNC of")
 	if err != nil {
