@@ -54,7 +54,7 @@ func TestWireShapes(t *testing.T) {
 			Snapshot: &SnapshotTarget{ImageID: "a1b2c3d4-0000-4000-8000-000000000002", URL: "http://controller:9292", Token: "gAAAA...", DiskFormat: "qcow2"}},
 		"resize_request": Request{V: 1, Op: Resize, RequestID: "req-5b3c",
 			Instance: Instance{UUID: uuid, Name: "instance-0000002a", Flavor: &Flavor{VCPUs: 4, RAM: 4096, Disk: 40}},
-			Timeout: 60, PowerOn: &yes},
+			Timeout:  60, PowerOn: &yes},
 		"revert_resize_request": Request{V: 1, Op: RevertResize,
 			Instance: Instance{UUID: uuid, Flavor: &Flavor{VCPUs: 2, RAM: 2048, Disk: 20}}, Timeout: 60, PowerOn: &no},
 		"rescue_request": Request{V: 1, Op: Rescue, Instance: Instance{UUID: uuid},
