@@ -202,6 +202,14 @@ func TestRefusesBadTokens(t *testing.T) {
 	if n, err := e.tokens.DeleteExpired(t.Context()); err != nil || n != 2 {
 		t.Fatalf("DeleteExpired() = %d, %v; want 2", n, err)
 	}
+	// A new token takes the expired ones away with it.
+	e.token(t, Serial, time.Minute)
+	now = now.Add(2 * time.Minute)
+	e.token(t, Serial, time.Minute)
+	var n int
+	if err := e.tokens.db.QueryRow(`SELECT COUNT(*) FROM console_auth_tokens`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%d tokens stored (%v), want the new one only", n, err)
+	}
 }
 
 // TestRefusalReadsNothing is what Tempest's test_novnc_bad_token checks
@@ -419,5 +427,95 @@ func TestTokensStoredHashed(t *testing.T) {
 	}
 	if _, err := tokens.Validate(t.Context(), tok); !errors.Is(err, ErrInvalidToken) {
 		t.Fatalf("Validate() after DeleteInstance = %v, want ErrInvalidToken", err)
+	}
+}
+
+// TestDebianNoVNC serves Debian's novnc package as Tempest's test_novnc
+// checks the page (HTML naming noVNC, with scripts), and its scripts.
+func TestDebianNoVNC(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(DefaultWebDir, "vnc_lite.html")); err != nil {
+		t.Skipf("Debian's novnc package is not installed: %v", err)
+	}
+	e := newEnv(t, Options{WebDir: DefaultWebDir})
+	for path, want := range map[string][]string{
+		"/vnc_lite.html?path=%3Ftoken%3Dabc": {"<html", "</html>", "noVNC", "<script"},
+		"/core/rfb.js":                       {"RFB"},
+	} {
+		res, err := http.Get(e.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s = %d", path, res.StatusCode)
+		}
+		for _, w := range want {
+			if !strings.Contains(string(data), w) {
+				t.Errorf("GET %s lacks %q", path, w)
+			}
+		}
+	}
+}
+
+// TestTempestClient speaks as Tempest's own websocket client does
+// (tempest/common/compute.py): a hand-written upgrade with the token in
+// the path, no Origin, then small binary frames.
+func TestTempestClient(t *testing.T) {
+	e := newEnv(t, Options{})
+	tok := e.token(t, NoVNC, 0)
+	c, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.WriteString(c, "GET /?token="+tok+" HTTP/1.1\r\nHost: 127.0.0.1:6080\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Cookie: path=%3Ftoken%3D"+tok+"\r\nSec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==\r\nSec-WebSocket-Version: 13\r\n"+
+		"Sec-WebSocket-Protocol: binary\r\n\r\n")
+	br := bufio.NewReader(c)
+	var head strings.Builder
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("read the upgrade answer: %v (so far %q)", err, head.String())
+		}
+		head.WriteString(line)
+		if line == "\r\n" {
+			break
+		}
+	}
+	if !strings.HasPrefix(head.String(), "HTTP/1.1 101 Switching Protocols") ||
+		!strings.Contains(strings.ToLower(head.String()), "upgrade: websocket") {
+		t.Fatalf("upgrade answer %q", head.String())
+	}
+	frame := func() string {
+		h := make([]byte, 2)
+		if _, err := io.ReadFull(br, h); err != nil {
+			t.Fatalf("read a frame: %v", err)
+		}
+		if h[0] != 0x82 || h[1]&0x80 != 0 || h[1]&127 >= 126 {
+			t.Fatalf("frame header % x: want an unmasked binary frame under 126 bytes", h)
+		}
+		p := make([]byte, h[1]&127)
+		if _, err := io.ReadFull(br, p); err != nil {
+			t.Fatal(err)
+		}
+		return string(p)
+	}
+	if got := frame(); got != "RFB 003.008\n" {
+		t.Fatalf("first frame %q", got)
+	}
+	mask := []byte{7, 2, 1, 9}
+	msg := []byte("RFB 003.008\n")
+	out := append([]byte{130, byte(len(msg)) | 128}, mask...)
+	for i, b := range msg {
+		out = append(out, b^mask[i%4])
+	}
+	if _, err := c.Write(out); err != nil {
+		t.Fatal(err)
+	}
+	if got := frame(); got != string(msg) {
+		t.Fatalf("echo %q", got)
 	}
 }

@@ -70,7 +70,8 @@ func hash(token string) string {
 }
 
 // Authorize stores a new token for ci, good for ttl (DefaultTTL when
-// <= 0), and returns it. ci.Expires is ignored.
+// <= 0), and returns it. ci.Expires is ignored. Expired tokens go at the
+// same time, so the table holds no more than ttl's worth.
 func (t *Tokens) Authorize(ctx context.Context, ci ConnectInfo, ttl time.Duration) (string, error) {
 	if ttl <= 0 {
 		ttl = DefaultTTL
@@ -80,6 +81,9 @@ func (t *Tokens) Authorize(ctx context.Context, ci ConnectInfo, ttl time.Duratio
 	var path any
 	if ci.InternalAccessPath != "" {
 		path = ci.InternalAccessPath
+	}
+	if _, err := t.db.ExecContext(ctx, `DELETE FROM console_auth_tokens WHERE expires <= $1`, now.UnixMicro()); err != nil {
+		return "", fmt.Errorf("delete expired console tokens: %w", err)
 	}
 	_, err := t.db.ExecContext(ctx, `INSERT INTO console_auth_tokens
 		(token_hash, console_type, host, port, internal_access_path, instance_uuid, access_url_base, expires, created_at)
