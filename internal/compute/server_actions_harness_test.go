@@ -162,7 +162,6 @@ type glanceAPI struct {
 	url string
 }
 
-
 func newGlanceAPI(t *testing.T) *glanceAPI {
 	t.Helper()
 	ctx := context.Background()

@@ -297,4 +297,3 @@ func generatePassword() string {
 	}
 	return string(b)
 }
-
