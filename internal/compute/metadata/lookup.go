@@ -52,7 +52,7 @@ func text(s string) *answer { return &answer{contentType: "text/plain", body: []
 
 // lookup is Nova's InstanceMetadata.lookup: tokens name an item under
 // /openstack or /ec2, paths starting otherwise being EC2's.
-func (s *Service) lookup(r *http.Request, inst *instances.Instance, tokens []string) (*answer, error) {
+func (s *Service) lookup(r *http.Request, inst *instances.Instance, addr string, tokens []string) (*answer, error) {
 	switch tokens[0] {
 	case "openstack":
 		return s.openstack(r, inst, tokens[1:])
@@ -62,7 +62,7 @@ func (s *Service) lookup(r *http.Request, inst *instances.Instance, tokens []str
 	if len(tokens) == 0 {
 		return text(strings.Join(append(ec2Versions(), "latest"), "\n")), nil
 	}
-	return s.ec2(inst, tokens)
+	return s.ec2(inst, addr, tokens)
 }
 
 func (s *Service) openstack(r *http.Request, inst *instances.Instance, tokens []string) (*answer, error) {
@@ -193,7 +193,7 @@ func (s *Service) password(r *http.Request, inst *instances.Instance) (*answer, 
 
 // ec2 is Nova's get_ec2_item: the EC2 tree of version tokens[0] from
 // the config drive's ec2/<version>/meta-data.json.
-func (s *Service) ec2(inst *instances.Instance, tokens []string) (*answer, error) {
+func (s *Service) ec2(inst *instances.Instance, addr string, tokens []string) (*answer, error) {
 	version := tokens[0]
 	if version == "latest" {
 		version = ec2VersionList[len(ec2VersionList)-1]
@@ -216,6 +216,9 @@ func (s *Service) ec2(inst *instances.Instance, tokens []string) (*answer, error
 	}
 	if md == nil {
 		return nil, fmt.Errorf("config drive has no %s", name)
+	}
+	if md["local-ipv4"] == nil && addr != "" {
+		md["local-ipv4"] = addr
 	}
 	// meta-data/public-keys/ lists "0=<key name>", as Nova's.
 	if pk, ok := md["public-keys"].(map[string]any); ok {

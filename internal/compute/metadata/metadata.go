@@ -122,7 +122,7 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request) {
 	inst, err := s.identify(r)
 	if err == nil {
 		var ans *answer
-		ans, err = s.lookup(r, inst, tokens)
+		ans, err = s.lookup(r, inst, s.requesterAddress(r), tokens)
 		if err == nil {
 			write(w, r, ans.contentType, ans.body)
 			return
@@ -211,6 +211,20 @@ func (s *Service) callerAddress(r *http.Request) netip.Addr {
 		}
 	}
 	return peer
+}
+
+// requesterAddress is the guest's address as Nova's metadata shows it in
+// EC2's local-ipv4 while the instance has no fixed IP: what the proxy
+// forwarded for, or the caller's own.
+func (s *Service) requesterAddress(r *http.Request) string {
+	if _, proxied := r.Header["X-Instance-Id"]; proxied {
+		first, _, _ := strings.Cut(r.Header.Get("X-Forwarded-For"), ",")
+		return strings.TrimSpace(first)
+	}
+	if a := s.callerAddress(r); a.IsValid() {
+		return a.String()
+	}
+	return ""
 }
 
 // byInstanceID is Nova's _handle_instance_id_request.

@@ -223,6 +223,7 @@ func TestListingsAndFiles(t *testing.T) {
 		{"/latest/meta-data/block-device-mapping", a, "ami\nroot"},
 		{"/latest/meta-data/block-device-mapping/root", a, "/dev/vda"},
 		{"/ec2/latest/meta-data/hostname", a, "vm-a"},
+		{"/latest/meta-data/local-ipv4", a, "10.0.0.5"}, // the proxy's X-Forwarded-For
 	} {
 		if got := e.get(tc.path, tc.inst); got != tc.want {
 			t.Errorf("GET %s as %s = %q, want %q", tc.path, tc.inst.Name, got, tc.want)
