@@ -142,7 +142,7 @@ func (h *handlers) listInstanceActions(w http.ResponseWriter, r *http.Request) e
 // actionLimit is Nova's get_limit_and_marker: the limit asked, at most
 // [api] max_limit.
 func (h *handlers) actionLimit(limit int) int {
-	if limit < 0 || limit > h.svc.cfg.MaxLimit {
+	if limit <= 0 || limit > h.svc.cfg.MaxLimit {
 		return h.svc.cfg.MaxLimit
 	}
 	return limit

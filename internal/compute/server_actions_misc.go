@@ -13,6 +13,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/compute/rpc"
 	"github.com/nimbus-cloud/nimbus/internal/compute/tasks"
 	"github.com/nimbus-cloud/nimbus/internal/fault"
+	"github.com/nimbus-cloud/nimbus/internal/httpx"
 )
 
 // Snapshots (createImage), console output, and the actions that change
@@ -186,7 +187,8 @@ func instanceName(inst *instances.Instance) string { return fmt.Sprintf("instanc
 
 // ForceDelete is os-deferred-delete's forceDelete. Without soft delete
 // (reclaim_instance_interval 0, as here) it is a plain delete of the
-// server in any state, unless locked.
+// server in any state, unless locked: DeleteServer's, under the force
+// rule.
 func (s *Service) ForceDelete(ctx context.Context, p *authn.Principal, uuid string) error {
 	inst, err := s.instance(ctx, p, uuid)
 	if err != nil {
@@ -195,14 +197,7 @@ func (s *Service) ForceDelete(ctx context.Context, p *authn.Principal, uuid stri
 	if err := s.authorize(p, policyForceDelete, instanceTarget(inst)); err != nil {
 		return err
 	}
-	if err := s.checkLock(p, inst); err != nil {
-		return err
-	}
-	if inst.TaskState == instances.TaskDeleting {
-		return nil
-	}
-	_, err = s.apply(ctx, p, inst, transition{task: instances.TaskDeleting, action: "delete", kind: tasks.Delete})
-	return err
+	return s.DeleteServer(ctx, p, uuid, httpx.RequestID(ctx))
 }
 
 // Restore is os-deferred-delete's restore, of soft-deleted servers only;
