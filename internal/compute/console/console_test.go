@@ -519,3 +519,52 @@ func TestTempestClient(t *testing.T) {
 		t.Fatalf("echo %q", got)
 	}
 }
+
+// readEnd reads until the connection ends and says how.
+func readEnd(t *testing.T, c *websocket.Conn) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	for {
+		if _, _, err := c.Read(ctx); err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				t.Fatal("the connection is still open")
+			}
+			return err
+		}
+	}
+}
+
+func TestSessionTimeout(t *testing.T) {
+	e := newEnv(t, Options{EnforceSessionTimeout: true})
+	tok := e.token(t, NoVNC, 500*time.Millisecond)
+	c, _, err := dial(t, e.wsURL("token="+tok), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read(t, c, "RFB 003.008\n")
+	start := time.Now()
+	readEnd(t, c)
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("closed %v after the token expired", d)
+	}
+}
+
+func TestClose(t *testing.T) {
+	e := &env{tokens: newTokens(t)}
+	e.host, e.port = echo(t, "RFB 003.008\n")
+	p := New(Options{Tokens: e.tokens})
+	e.srv = httptest.NewServer(p)
+	defer e.srv.Close()
+	tok := e.token(t, NoVNC, 0)
+	c, _, err := dial(t, e.wsURL("token="+tok), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read(t, c, "RFB 003.008\n")
+	p.Close()
+	readEnd(t, c)
+	if _, status, err := dial(t, e.wsURL("token="+tok), nil); err == nil || status != http.StatusServiceUnavailable {
+		t.Fatalf("dial after Close = %v, status %d; want 503", err, status)
+	}
+}

@@ -68,6 +68,10 @@ type Proxy struct {
 	o     Options
 	log   *slog.Logger
 	files http.Handler
+	// done ends every relay: Close. An http.Server's Shutdown leaves
+	// upgraded connections alone.
+	done  context.Context
+	close context.CancelFunc
 }
 
 // New makes a proxy.
@@ -76,6 +80,7 @@ func New(o Options) *Proxy {
 		o.DialTimeout = 10 * time.Second
 	}
 	p := &Proxy{o: o, log: o.Log}
+	p.done, p.close = context.WithCancel(context.Background())
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -84,6 +89,10 @@ func New(o Options) *Proxy {
 	}
 	return p
 }
+
+// Close ends every console connection the proxy relays; new ones are
+// refused after it.
+func (p *Proxy) Close() { p.close() }
 
 // Handler returns the proxy as a handler.
 func (p *Proxy) Handler() http.Handler { return p }
@@ -149,6 +158,10 @@ func refuse(w http.ResponseWriter, status int) {
 
 func (p *Proxy) serveConsole(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if p.done.Err() != nil {
+		refuse(w, http.StatusServiceUnavailable)
+		return
+	}
 	ci, err := p.o.Tokens.Validate(ctx, token(r))
 	if err == nil && len(p.o.Types) > 0 && !slices.Contains(p.o.Types, ci.ConsoleType) {
 		err = ErrInvalidToken
@@ -208,14 +221,18 @@ func (p *Proxy) serveConsole(w http.ResponseWriter, r *http.Request) {
 	log.InfoContext(ctx, "console connected", "addr", addr)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
+	stop := context.AfterFunc(p.done, cancel)
+	defer stop()
 	if p.o.EnforceSessionTimeout {
 		t := time.AfterFunc(time.Until(ci.Expires), func() {
 			log.InfoContext(ctx, "console session expired")
 			cancel()
-			target.Close()
 		})
 		defer t.Stop()
 	}
+	// Cancelling ends the websocket's reads and writes; the console's
+	// end needs closing.
+	context.AfterFunc(ctx, func() { target.Close() })
 	ws := websocket.NetConn(ctx, c, websocket.MessageBinary)
 	relay(ws, target)
 	c.Close(websocket.StatusNormalClosure, "")
