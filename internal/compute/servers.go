@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/google/uuid"
 
@@ -82,6 +83,26 @@ type Created struct {
 	Servers       []*instances.Instance
 	ReservationID string
 	AdminPass     string
+}
+
+// serverQuotaRegistered remembers the services whose quota usage counts
+// servers, so that registering twice (New and Handler) counts once.
+var serverQuotaRegistered sync.Map
+
+// RegisterServerQuota makes quota usage count servers (instances, cores
+// and ram of every server not deleted); Handler calls it, and calling it
+// again does nothing.
+func (s *Service) RegisterServerQuota() {
+	if _, dup := serverQuotaRegistered.LoadOrStore(s, true); dup {
+		return
+	}
+	s.AddUsageCounter(func(ctx context.Context, tx *sql.Tx, projectID, userID string) (map[string]int64, error) {
+		n, cores, ram, err := s.instances.CountUsage(ctx, tx, projectID, userID)
+		if err != nil {
+			return nil, fmt.Errorf("count servers: %w", err)
+		}
+		return map[string]int64{"instances": n, "cores": cores, "ram": ram}, nil
+	})
 }
 
 // serverNotFound is Nova's 404 of a server.
