@@ -13,7 +13,7 @@ func TestAggregatesCRUD(t *testing.T) {
 
 	a.call("POST", "/v2.1/os-aggregates", map[string]any{"aggregate": map[string]any{"name": "a1"}}, "token=member").
 		fault(t, 403, "forbidden", "Policy doesn't allow os_compute_api:os-aggregates:create to be performed.")
-	c := a.call("POST", "/v2.1/os-aggregates", map[string]any{"aggregate": map[string]any{"name": " a1 ", "availability_zone": "london"}}, "2.41")
+	c := a.call("POST", "/v2.1/os-aggregates", map[string]any{"aggregate": map[string]any{"name": "a1", "availability_zone": "london"}}, "2.41")
 	c.must(t, 200)
 	id := int(c.num("aggregate.id"))
 	if c.str("aggregate.name") != "a1" || c.str("aggregate.availability_zone") != "london" || c.str("aggregate.uuid") == "" ||
@@ -30,6 +30,7 @@ func TestAggregatesCRUD(t *testing.T) {
 	for _, bad := range []any{
 		map[string]any{"aggregate": map[string]any{}},
 		map[string]any{"aggregate": map[string]any{"name": ""}},
+		map[string]any{"aggregate": map[string]any{"name": " a3 "}},
 		map[string]any{"aggregate": map[string]any{"name": "x", "availability_zone": "a:b"}},
 		map[string]any{"aggregate": map[string]any{"name": "x", "availability_zone": ""}},
 		map[string]any{"aggregate": map[string]any{"name": "x", "foo": 1}},
@@ -53,7 +54,7 @@ func TestAggregatesCRUD(t *testing.T) {
 	a.call("GET", "/v2.1/os-aggregates/9999", nil).fault(t, 404, "itemNotFound", "Aggregate 9999 could not be found.")
 	a.call("GET", p, nil, "token=member").must(t, 403)
 
-	u := a.call("PUT", p, map[string]any{"aggregate": map[string]any{"name": "renamed", "availability_zone": "paris"}}).must(t, 200)
+	u := a.call("PUT", p, map[string]any{"aggregate": map[string]any{"name": " renamed ", "availability_zone": "paris"}}).must(t, 200)
 	if u.str("aggregate.name") != "renamed" || u.str("aggregate.availability_zone") != "paris" ||
 		u.str("aggregate.metadata.availability_zone") != "paris" || u.path("aggregate.updated_at") == nil {
 		t.Errorf("update: %s", u.raw)
@@ -153,4 +154,42 @@ func TestAggregateHosts(t *testing.T) {
 	a.call("POST", "/v2.1/os-aggregates/9999/images", img, "2.81").must(t, 404)
 	dup := map[string]any{"cache": []any{img["cache"].([]any)[0], img["cache"].([]any)[0]}}
 	a.call("POST", az2+"/images", dup, "2.81").fault(t, 400, "badRequest", "Duplicate images in request")
+}
+
+// Without a ZoneSource, os-availability-zone reads the services and the
+// aggregates' zones from the compute database.
+func TestAvailabilityZonesFromStore(t *testing.T) {
+	a := newAPI(t)
+	needAdminStore(t, a)
+	l := a.call("GET", "/v2.1/os-availability-zone", nil, "token=member").must(t, 200)
+	if got := names(l.list("availabilityZoneInfo"), "zoneName"); fmt.Sprint(got) != "[nova]" {
+		t.Errorf("before any service: %s", l.raw)
+	}
+	now := time.Now()
+	addHost(t, a, "c1", now)
+	c2, _ := addHost(t, a, "c2", now)
+	if _, _, err := a.svc.instances.Heartbeat(t.Context(), "ctl", "nova-conductor", now, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	r := a.call("POST", "/v2.1/os-aggregates", map[string]any{"aggregate": map[string]any{"name": "a", "availability_zone": "az1"}}).must(t, 200)
+	a.call("POST", fmt.Sprintf("/v2.1/os-aggregates/%d/action", int(r.num("aggregate.id"))),
+		map[string]any{"add_host": map[string]any{"host": "c1"}}).must(t, 200)
+
+	l = a.call("GET", "/v2.1/os-availability-zone", nil, "token=member").must(t, 200)
+	if got := names(l.list("availabilityZoneInfo"), "zoneName"); fmt.Sprint(got) != "[az1 nova]" {
+		t.Errorf("zones: %s", l.raw)
+	}
+	d := a.call("GET", "/v2.1/os-availability-zone/detail", nil).must(t, 200)
+	if got := names(d.list("availabilityZoneInfo"), "zoneName"); fmt.Sprint(got) != "[az1 internal nova]" ||
+		d.path("availabilityZoneInfo.0.hosts.c1.nova-compute.available") != true ||
+		d.path("availabilityZoneInfo.1.hosts.ctl.nova-conductor.active") != true ||
+		!d.has("availabilityZoneInfo.2.hosts.c2") {
+		t.Errorf("detail: %s", d.raw)
+	}
+	// The default zone's only host disabled: the zone is not available.
+	a.call("PUT", "/v2.1/os-services/"+c2.UUID, map[string]any{"status": "disabled"}, "2.53").must(t, 200)
+	l = a.call("GET", "/v2.1/os-availability-zone", nil, "token=member").must(t, 200)
+	if l.str("availabilityZoneInfo.1.zoneName") != "nova" || l.path("availabilityZoneInfo.1.zoneState.available") != false {
+		t.Errorf("nova with its host disabled: %s", l.raw)
+	}
 }

@@ -18,8 +18,9 @@ type ZoneService struct {
 	Updated  time.Time // zero = never reported
 }
 
-// ZoneSource lists the compute services; the service registry
-// (os-services) provides it.
+// ZoneSource lists the compute services. Without one (SetZoneSource),
+// they come from the compute database: os-services' records and the
+// zones of their hosts' aggregates.
 type ZoneSource interface {
 	ZoneServices(ctx context.Context) ([]ZoneService, error)
 }
@@ -44,9 +45,8 @@ const computeBinary = "nova-compute"
 
 // AvailabilityZones lists the zones as Nova does: a zone is available
 // when an enabled service is in it. detail (admins) adds the hosts and
-// the internal zone. Until a registry of services exists (no ZoneSource),
-// the default zone is shown, available and empty, so that clients can
-// pick it before the first host registers.
+// the internal zone. Until the first service registers, the default
+// zone is shown, available and empty, so that clients can pick it.
 func (s *Service) AvailabilityZones(ctx context.Context, p *authn.Principal, detail bool) ([]Zone, error) {
 	rule := policyZoneList
 	if detail {
@@ -55,17 +55,16 @@ func (s *Service) AvailabilityZones(ctx context.Context, p *authn.Principal, det
 	if err := s.authorize(p, rule, map[string]any{}); err != nil {
 		return nil, err
 	}
-	var services []ZoneService
-	if s.zones == nil {
+	services, err := s.zoneServices(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(services) == 0 {
 		z := Zone{Name: s.cfg.DefaultAvailabilityZone, Available: true}
 		if detail {
 			z.Hosts = map[string]map[string]ZoneHostService{}
 		}
 		return []Zone{z}, nil
-	}
-	services, err := s.zones.ZoneServices(ctx)
-	if err != nil {
-		return nil, err
 	}
 	zoneOf := func(sv ZoneService) string {
 		switch {
@@ -124,4 +123,34 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// zoneServices are the services os-availability-zone shows: the
+// ZoneSource's when one is set, else the compute database's.
+func (s *Service) zoneServices(ctx context.Context) ([]ZoneService, error) {
+	if s.zones != nil {
+		return s.zones.ZoneServices(ctx)
+	}
+	list, err := s.instances.ListServices(ctx, "", "")
+	if err != nil {
+		return nil, err
+	}
+	if len(list) == 0 {
+		return nil, nil
+	}
+	hostZones, err := s.hostZones(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ZoneService, 0, len(list))
+	for i := range list {
+		sv := &list[i]
+		zs := ZoneService{Host: sv.Host, Binary: sv.Binary, Disabled: sv.Disabled, Up: s.serviceAlive(sv),
+			Updated: serviceUpdated(sv)}
+		if sv.Binary == computeBinary {
+			zs.Zone = hostZones[sv.Host]
+		}
+		out = append(out, zs)
+	}
+	return out, nil
 }
