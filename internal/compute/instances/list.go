@@ -106,18 +106,7 @@ func sortOrder(keys, dirs []string) ([]string, []string, error) {
 
 // List returns the instances q selects, with metadata, tags and fault.
 func (s *Store) List(ctx context.Context, q Query) ([]*Instance, error) {
-	var name, hostname *regexp.Regexp
-	var err error
-	if q.Name != "" {
-		if name, err = regexp.Compile(q.Name); err != nil {
-			return nil, fmt.Errorf("%w: name %q is not a regular expression", ErrInvalid, q.Name)
-		}
-	}
-	if q.Hostname != "" {
-		if hostname, err = regexp.Compile(q.Hostname); err != nil {
-			return nil, fmt.Errorf("%w: hostname %q is not a regular expression", ErrInvalid, q.Hostname)
-		}
-	}
+	name, hostname := pattern(q.Name), pattern(q.Hostname)
 	keys, dirs, err := sortOrder(q.SortKeys, q.SortDirs)
 	if err != nil {
 		return nil, err
@@ -270,6 +259,21 @@ func (s *Store) List(ctx context.Context, q Query) ([]*Instance, error) {
 		return nil, fmt.Errorf("list instances: %w", err)
 	}
 	return out, nil
+}
+
+// pattern compiles a name filter: a regular expression searched for, as
+// Nova's re.search; one Go cannot compile (bad syntax, or Python's
+// lookarounds) is searched for as plain text rather than failing the
+// list. Nil for "".
+func pattern(expr string) *regexp.Regexp {
+	if expr == "" {
+		return nil
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		re = regexp.MustCompile(regexp.QuoteMeta(expr))
+	}
+	return re
 }
 
 // markerValue is the marker row's value of a sort expression.

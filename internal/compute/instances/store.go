@@ -21,8 +21,7 @@ var (
 	// (Update's ExpectTask/ExpectVM), or a unique name is taken.
 	ErrConflict = errors.New("conflict")
 	// ErrInvalid: a Query the store cannot run (an unknown sort key or
-	// direction, a name that is not a regular expression); the API
-	// answers 400.
+	// direction, more directions than keys); the API answers 400.
 	ErrInvalid = errors.New("invalid query")
 )
 
