@@ -340,7 +340,7 @@ func TestServerList(t *testing.T) {
 		{"?flavor=1&image=" + a.image, "2.1", "member", "gamma,beta,alpine,alpha"},
 		{"?flavor=2", "2.1", "member", ""},
 		{"?host=host1", "2.1", "member", "gamma,beta,alpine,alpha"}, // not a user filter: ignored
-		{"?host=host1", "2.1", "admin", ""},                        // admins' own project has none
+		{"?host=host1", "2.1", "admin", ""},                         // admins' own project has none
 		{"?host=host1&all_tenants=1", "2.1", "admin", "beta"},
 		{"?all_tenants=1&name=alpha", "2.1", "admin", "alpha-alt,alpha"},
 		{"?all_tenants=1&project_id=" + altProject, "2.1", "admin", "alpha-alt"},
@@ -549,4 +549,3 @@ func TestServerTags(t *testing.T) {
 		t.Fatalf("tags left %s", s.raw)
 	}
 }
-
