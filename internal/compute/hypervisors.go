@@ -65,22 +65,48 @@ func (s *Service) computeService(ctx context.Context, host string) (*instances.S
 	return &list[0], nil
 }
 
-// hypervisor fills in a node's service and usage; nil when the node has
-// no service.
-func (s *Service) hypervisor(ctx context.Context, n instances.ComputeNode, withServers bool) (*Hypervisor, error) {
-	sv, err := s.computeService(ctx, n.Host)
-	if err != nil || sv == nil {
-		return nil, err
-	}
-	hv := &Hypervisor{ComputeNode: n, Service: *sv, Up: s.serviceAlive(sv)}
-	list, err := s.instances.List(ctx, instances.Query{Host: n.Host})
+// hostIndex is what the hypervisor views need of the hosts: their
+// compute services and the instances on them.
+type hostIndex struct {
+	services  map[string]*instances.Service
+	instances map[string][]*instances.Instance
+}
+
+// indexHosts reads the compute services and instances of host, or of
+// every host when host is "" (two queries, whatever the number of nodes).
+func (s *Service) indexHosts(ctx context.Context, host string) (*hostIndex, error) {
+	svcs, err := s.instances.ListServices(ctx, host, computeBinary)
 	if err != nil {
 		return nil, err
 	}
+	ix := &hostIndex{services: map[string]*instances.Service{}, instances: map[string][]*instances.Instance{}}
+	for i := range svcs {
+		ix.services[svcs[i].Host] = &svcs[i]
+	}
+	list, err := s.instances.List(ctx, instances.Query{Host: host})
+	if err != nil {
+		return nil, err
+	}
+	for _, inst := range list {
+		if inst.Host != "" {
+			ix.instances[inst.Host] = append(ix.instances[inst.Host], inst)
+		}
+	}
+	return ix, nil
+}
+
+// hypervisor fills in a node's service and usage; nil when the node has
+// no service.
+func (s *Service) hypervisor(ix *hostIndex, n instances.ComputeNode, withServers bool) *Hypervisor {
+	sv := ix.services[n.Host]
+	if sv == nil {
+		return nil
+	}
+	hv := &Hypervisor{ComputeNode: n, Service: *sv, Up: s.serviceAlive(sv)}
 	if withServers {
 		hv.Servers = []HypervisorServer{}
 	}
-	for _, inst := range list {
+	for _, inst := range ix.instances[n.Host] {
 		if inst.Node != "" && inst.Node != n.HypervisorHostname {
 			continue
 		}
@@ -95,7 +121,7 @@ func (s *Service) hypervisor(ctx context.Context, n instances.ComputeNode, withS
 			hv.Servers = append(hv.Servers, HypervisorServer{Name: fmt.Sprintf("instance-%08x", inst.ID), UUID: inst.UUID})
 		}
 	}
-	return hv, nil
+	return hv
 }
 
 // Hypervisors lists the nodes (those whose service exists), by id.
@@ -137,12 +163,19 @@ func (s *Service) Hypervisors(ctx context.Context, p *authn.Principal, rule stri
 		nodes = nodes[:q.Limit]
 	}
 	out := make([]*Hypervisor, 0, len(nodes))
+	if len(nodes) == 0 {
+		return out, nil
+	}
+	host := ""
+	if len(nodes) == 1 {
+		host = nodes[0].Host
+	}
+	ix, err := s.indexHosts(ctx, host)
+	if err != nil {
+		return nil, err
+	}
 	for _, n := range nodes {
-		hv, err := s.hypervisor(ctx, n, q.WithServers)
-		if err != nil {
-			return nil, err
-		}
-		if hv != nil {
+		if hv := s.hypervisor(ix, n, q.WithServers); hv != nil {
 			out = append(out, hv)
 		}
 	}
@@ -167,10 +200,11 @@ func (s *Service) GetHypervisor(ctx context.Context, p *authn.Principal, rule, i
 	if err != nil {
 		return nil, err
 	}
-	hv, err := s.hypervisor(ctx, *n, withServers)
+	ix, err := s.indexHosts(ctx, n.Host)
 	if err != nil {
 		return nil, err
 	}
+	hv := s.hypervisor(ix, *n, withServers)
 	if hv == nil {
 		return nil, hypervisorNotFound(id)
 	}
