@@ -106,6 +106,40 @@ type Scheduler struct {
 	loading chan struct{} // closed when a load in flight ends
 
 	pending pendingGroups
+
+	groupMu    sync.Mutex
+	groupLocks map[string]*groupLock
+}
+
+type groupLock struct {
+	sync.Mutex
+	users int
+}
+
+// lockGroup serializes the selections of one server group's members in
+// this scheduler, so that members scheduled at once see one another; it
+// returns the unlock.
+func (s *Scheduler) lockGroup(group string) func() {
+	s.groupMu.Lock()
+	if s.groupLocks == nil {
+		s.groupLocks = map[string]*groupLock{}
+	}
+	l := s.groupLocks[group]
+	if l == nil {
+		l = &groupLock{}
+		s.groupLocks[group] = l
+	}
+	l.users++
+	s.groupMu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		s.groupMu.Lock()
+		if l.users--; l.users == 0 {
+			delete(s.groupLocks, group)
+		}
+		s.groupMu.Unlock()
+	}
 }
 
 var _ Selector = (*Scheduler)(nil)

@@ -300,7 +300,9 @@ func TestFilters(t *testing.T) {
 	if sel := e.mustPlace(same); sel.Host != near.Host {
 		t.Errorf("same_host %s, want %s", sel.Host, near.Host)
 	}
-	diff := e.inst(func(i *instances.Instance) { i.Spec.SchedulerHints = map[string][]string{"different_host": {first.UUID}} })
+	diff := e.inst(func(i *instances.Instance) {
+		i.Spec.SchedulerHints = map[string][]string{"different_host": {first.UUID}}
+	})
 	if sel := e.mustPlace(diff); sel.Host == near.Host {
 		t.Errorf("different_host placed on %s with %s", sel.Host, first.UUID)
 	}

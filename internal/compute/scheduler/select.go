@@ -41,6 +41,9 @@ func (s *Scheduler) Select(ctx context.Context, inst *instances.Instance, flavor
 
 // SelectRequest is Select of a Request (as the bus carries it).
 func (s *Scheduler) SelectRequest(ctx context.Context, r Request) (Selection, error) {
+	if r.Spec.Group != "" {
+		defer s.lockGroup(r.Spec.Group)()
+	}
 	q := candidatesQuery(r.Flavor, r.Spec.Image)
 	q.Limit = s.o.MaxCandidates
 	cands, err := s.o.Placement.AllocationCandidates(ctx, q)
@@ -131,6 +134,18 @@ func candidatesQuery(f instances.Flavor, img instances.Image) placementclient.Ca
 	traits(f.ExtraSpecs)
 	traits(img.Properties)
 	return q
+}
+
+// FlavorResources is what an instance of flavor f holds in placement,
+// by resource class (the classes it asks none of left out).
+func FlavorResources(f instances.Flavor) map[string]int64 {
+	res := candidatesQuery(f, instances.Image{}).Resources
+	for rc, n := range res {
+		if n <= 0 {
+			delete(res, rc)
+		}
+	}
+	return res
 }
 
 func mapKeys[V any](m map[string]V) func(func(string) bool) {

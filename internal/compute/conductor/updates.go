@@ -1,0 +1,118 @@
+package conductor
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/nimbus-cloud/nimbus/internal/compute/instances"
+	"github.com/nimbus-cloud/nimbus/internal/compute/rpc"
+)
+
+// applied is the last update applied to an instance, to ignore older
+// ones (rpc.Update: At, then Seq within one Boot).
+type applied struct {
+	at   time.Time
+	boot string
+	seq  uint64
+}
+
+// stale reports whether u is older than the last update applied to its
+// instance, and records it otherwise.
+func (c *Conductor) stale(u rpc.Update) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	last, ok := c.applied[u.UUID]
+	if ok {
+		if u.Boot == last.boot && u.Seq <= last.seq {
+			return true
+		}
+		if u.Boot != last.boot && u.At.Before(last.at) {
+			return true
+		}
+	}
+	c.applied[u.UUID] = applied{at: u.At, boot: u.Boot, seq: u.Seq}
+	if len(c.applied) > 100000 {
+		// Bound the memory: forget the oldest half roughly.
+		cut := time.Now().Add(-time.Hour)
+		for k, v := range c.applied {
+			if v.at.Before(cut) {
+				delete(c.applied, k)
+			}
+		}
+	}
+	return false
+}
+
+// onUpdate applies an agent's update: a guest the database does not put
+// on that host (deleted, moved, given up) is destroyed there; a guest
+// that changed on its own moves the instance as Nova's power state sync.
+// Instances with a task under way are left to the task (Nova's sync
+// skips them too); the task's own result comes from its reply.
+func (c *Conductor) onUpdate(ctx context.Context, body []byte) error {
+	u, err := rpc.DecodeUpdate(body)
+	if err != nil {
+		return err
+	}
+	if u.UUID == "" || c.stale(u) {
+		return nil
+	}
+	inst, err := c.store.Get(ctx, u.UUID, false)
+	if err != nil && !errors.Is(err, instances.ErrNotFound) {
+		return err
+	}
+	if inst == nil || inst.Host != u.Host {
+		if u.PowerState != 0 && (inst == nil || inst.TaskState == "") {
+			c.log.Info("destroying a guest its host should not have", "instance", u.UUID, "host", u.Host)
+			ri := rpc.Instance{UUID: u.UUID}
+			if inst != nil {
+				ri = rpcInstance(inst, nil)
+			}
+			go func() {
+				if _, err := c.call(context.Background(), u.Host, rpc.Request{Op: rpc.Destroy, Instance: ri}, c.o.OpTimeout); err != nil {
+					c.log.Warn("destroy orphan guest", "instance", u.UUID, "host", u.Host, "err", err)
+				}
+			}()
+		}
+		return nil
+	}
+	if inst.TaskState != "" {
+		return nil
+	}
+	power := int(u.PowerState)
+	vm := inst.VMState
+	switch inst.VMState {
+	case instances.Active:
+		switch power {
+		case instances.PowerShutdown, instances.PowerCrashed, instances.PowerNoState:
+			// The guest stopped on its own (or its QEMU died): Nova
+			// calls the stop API; it is SHUTOFF and os-start works.
+			vm = instances.Stopped
+		case instances.PowerSuspended:
+			vm = instances.Stopped
+		}
+	case instances.Paused:
+		if power == instances.PowerShutdown || power == instances.PowerCrashed || power == instances.PowerNoState {
+			vm = instances.Stopped
+		}
+	case instances.Building, instances.Error, instances.Stopped, instances.Suspended, instances.Rescued,
+		instances.Resized, instances.Shelved, instances.ShelvedOffloaded, instances.SoftDeleted:
+		// Nova only records the power state.
+	}
+	if power == inst.PowerState && vm == inst.VMState {
+		return nil
+	}
+	_, err = c.store.Update(ctx, inst.UUID, instances.Guard{ExpectTask: []string{""}, ExpectVM: []string{inst.VMState}},
+		func(i *instances.Instance) error {
+			i.PowerState = power
+			i.VMState = vm
+			return nil
+		})
+	if errors.Is(err, instances.ErrConflict) || errors.Is(err, instances.ErrNotFound) {
+		return nil // a task took it meanwhile
+	}
+	if err == nil && vm != inst.VMState {
+		c.log.Info("power state sync", "instance", inst.UUID, "host", u.Host, "vm_state", vm, "power_state", power)
+	}
+	return err
+}
