@@ -240,7 +240,7 @@ func (s *Service) consoleEndpoint(ctx context.Context, inst *instances.Instance,
 	var re *rpc.Error
 	switch {
 	case errors.As(err, &re) && re.Code == rpc.CodeUnsupported:
-		return nil, fault.BadRequestf("Unavailable console type %s.", typ)
+		return nil, fault.Wrap(fault.BadRequest, err, "Unavailable console type %s.", typ)
 	case errors.As(err, &re) && (re.Code == rpc.CodeNotFound || re.Code == rpc.CodeRefused):
 		return nil, fault.Wrap(fault.Conflict, err, "Instance %s is not ready", inst.UUID)
 	case errors.Is(err, rpc.ErrUnreachable):
@@ -255,19 +255,27 @@ func (s *Service) consoleEndpoint(ctx context.Context, inst *instances.Instance,
 	return ep, nil
 }
 
-// ConsoleEndpoint asks again where the console a token was issued for
-// listens, for the console proxy (console.Options.Reconnect): a serial
-// endpoint serves one connection, a token many. The instance must still
-// be active on a host.
+// ConsoleEndpoint is where the console a token was issued for listens
+// now, asked of the instance's host, for the console proxy
+// (console.Options.Locate). An instance deleted, moved or not running has
+// none: an error wrapping console.ErrInvalidToken.
 func (s *Service) ConsoleEndpoint(ctx context.Context, ci console.ConnectInfo) (string, int, error) {
 	inst, err := s.instances.Get(ctx, ci.InstanceUUID, false)
+	if errors.Is(err, instances.ErrNotFound) {
+		return "", 0, fmt.Errorf("console of %s: the instance is gone: %w", ci.InstanceUUID, console.ErrInvalidToken)
+	}
 	if err != nil {
 		return "", 0, fmt.Errorf("console of %s: %w", ci.InstanceUUID, err)
 	}
 	if inst.Host == "" || !consoleStates[inst.VMState] || inst.TaskState == instances.TaskDeleting {
-		return "", 0, fmt.Errorf("console of %s: instance is %s/%s on host %q", inst.UUID, inst.VMState, inst.TaskState, inst.Host)
+		return "", 0, fmt.Errorf("console of %s: instance is %s/%s on host %q: %w",
+			inst.UUID, inst.VMState, inst.TaskState, inst.Host, console.ErrInvalidToken)
 	}
 	ep, err := s.consoleEndpoint(ctx, inst, ci.ConsoleType)
+	var re *rpc.Error
+	if errors.As(err, &re) && (re.Code == rpc.CodeNotFound || re.Code == rpc.CodeRefused || re.Code == rpc.CodeUnsupported) {
+		return "", 0, fmt.Errorf("console of %s: %w: %w", inst.UUID, err, console.ErrInvalidToken)
+	}
 	if err != nil {
 		return "", 0, err
 	}

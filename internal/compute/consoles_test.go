@@ -78,10 +78,10 @@ func newConsoleEnv(t *testing.T) *consoleEnv {
 
 	tokens := console.NewTokens(d)
 	e.novnc = httptest.NewServer(console.New(console.Options{Tokens: tokens, Types: []string{console.NoVNC},
-		Reconnect: svc.ConsoleEndpoint}))
+		Locate: svc.ConsoleEndpoint}))
 	t.Cleanup(e.novnc.Close)
 	e.serial = httptest.NewServer(console.New(console.Options{Tokens: tokens, Types: []string{console.Serial},
-		Reconnect: svc.ConsoleEndpoint}))
+		Locate: svc.ConsoleEndpoint}))
 	t.Cleanup(e.serial.Close)
 	return e
 }
@@ -195,6 +195,15 @@ func TestRemoteConsoleVNC(t *testing.T) {
 	}
 	wsExpect(t, c2, fake.VNCBanner)
 
+	// Once the server is gone its token opens nothing, even should its
+	// old port be another guest's by then.
+	if _, err := e.svc.instances.Destroy(t.Context(), inst.UUID); err != nil {
+		t.Fatal(err)
+	}
+	if _, res, err := wsOpen(t, wsURL(t, u, e.novnc)); err == nil || res == nil || res.StatusCode != 401 {
+		t.Fatalf("token of a deleted server: %v, want 401", err)
+	}
+
 	// Not at the serial proxy.
 	if _, res, err := wsOpen(t, wsURL(t, u, e.serial)); err == nil || res == nil || res.StatusCode != 401 {
 		t.Fatalf("noVNC token at the serial proxy: %v", err)
@@ -238,7 +247,7 @@ func TestRemoteConsoleSerial(t *testing.T) {
 	c.Close(websocket.StatusNormalClosure, "")
 
 	// A serial endpoint serves one connection: the proxy asks the host
-	// for another when the token is used again.
+	// for one each time the token is used.
 	c2, _, err := wsOpen(t, wsURL(t, u, e.serial))
 	if err != nil {
 		t.Fatalf("open the serial console again: %v", err)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -566,5 +567,39 @@ func TestClose(t *testing.T) {
 	readEnd(t, c)
 	if _, status, err := dial(t, e.wsURL("token="+tok), nil); err == nil || status != http.StatusServiceUnavailable {
 		t.Fatalf("dial after Close = %v, status %d; want 503", err, status)
+	}
+}
+
+func TestLocate(t *testing.T) {
+	tokens := newTokens(t)
+	host, port := echo(t, "RFB 003.008\n")
+	var locate func() (string, int, error)
+	srv := httptest.NewServer(New(Options{Tokens: tokens, Locate: func(ctx context.Context, ci ConnectInfo) (string, int, error) {
+		if ci.InstanceUUID != uuid1 || ci.ConsoleType != NoVNC {
+			t.Errorf("Locate(%+v)", ci)
+		}
+		return locate()
+	}}))
+	defer srv.Close()
+	// The stored address is dead: the located one is dialled.
+	tok, err := tokens.Authorize(t.Context(), ConnectInfo{InstanceUUID: uuid1, ConsoleType: NoVNC,
+		Host: "127.0.0.1", Port: 1, AccessURLBase: "http://x/vnc_lite.html"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := "ws://" + strings.TrimPrefix(srv.URL, "http://") + "/?token=" + tok
+	locate = func() (string, int, error) { return host, port, nil }
+	c, _, err := dial(t, u, nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	read(t, c, "RFB 003.008\n")
+	locate = func() (string, int, error) { return "", 0, fmt.Errorf("instance deleted: %w", ErrInvalidToken) }
+	if _, status, err := dial(t, u, nil); err == nil || status != http.StatusUnauthorized {
+		t.Errorf("console of a deleted instance: %v, status %d; want 401", err, status)
+	}
+	locate = func() (string, int, error) { return "", 0, errors.New("host unreachable") }
+	if _, status, err := dial(t, u, nil); err == nil || status != http.StatusBadGateway {
+		t.Errorf("console on an unreachable host: %v, status %d; want 502", err, status)
 	}
 }

@@ -51,11 +51,16 @@ type Options struct {
 	// EnforceSessionTimeout closes a console's connection when its token
 	// expires ([consoleauth] enforce_session_timeout).
 	EnforceSessionTimeout bool
-	// Reconnect, when set, asks the console's host again for an
-	// endpoint when the token's does not answer: a serial endpoint takes
-	// one connection only (rpc.GetConsole), so every later use of the
-	// token needs a new one. The compute API's ConsoleEndpoint does it.
-	Reconnect func(ctx context.Context, ci ConnectInfo) (host string, port int, err error)
+	// Locate, when set, asks the instance's host where its console
+	// listens now, for every connection, and the proxy dials that
+	// instead of the address stored with the token (Nova's proxy checks
+	// the port with the host likewise): a VNC port freed by a deleted
+	// guest may be another guest's by the time a token is used, and a
+	// serial endpoint takes one connection only. An error wrapping
+	// ErrInvalidToken (the instance is gone or not running) refuses the
+	// websocket as a bad token does. The compute API's
+	// Service.ConsoleEndpoint does it; nil dials the stored address.
+	Locate func(ctx context.Context, ci ConnectInfo) (host string, port int, err error)
 	// DialTimeout bounds connecting to a console; 0 is 10 seconds.
 	DialTimeout time.Duration
 	Log         *slog.Logger
@@ -183,19 +188,22 @@ func (p *Proxy) serveConsole(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, msg, http.StatusForbidden)
 		return
 	}
-	addr := net.JoinHostPort(ci.Host, strconv.Itoa(ci.Port))
-	d := net.Dialer{Timeout: p.o.DialTimeout}
-	target, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil && p.o.Reconnect != nil {
-		log.InfoContext(ctx, "console endpoint gone, asking its host again", "addr", addr, "err", err)
-		host, port, rerr := p.o.Reconnect(ctx, *ci)
-		if rerr != nil {
-			err = fmt.Errorf("%w; asking again: %w", err, rerr)
-		} else {
-			addr = net.JoinHostPort(host, strconv.Itoa(port))
-			target, err = d.DialContext(ctx, "tcp", addr)
+	host, port := ci.Host, ci.Port
+	if p.o.Locate != nil {
+		if host, port, err = p.o.Locate(ctx, *ci); err != nil {
+			if errors.Is(err, ErrInvalidToken) {
+				log.InfoContext(ctx, "console refused: the instance has no console now", "err", err)
+				refuse(w, http.StatusUnauthorized)
+				return
+			}
+			log.WarnContext(ctx, "console host unreachable", "err", err)
+			refuse(w, http.StatusBadGateway)
+			return
 		}
 	}
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	d := net.Dialer{Timeout: p.o.DialTimeout}
+	target, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		log.WarnContext(ctx, "console unreachable", "addr", addr, "err", err)
 		refuse(w, http.StatusBadGateway)
