@@ -765,3 +765,40 @@ func (h *handlers) actionChangePassword(w http.ResponseWriter, r *http.Request, 
 	}
 	return noBody(w, http.StatusAccepted)
 }
+
+// serverDiagnostics is GET /servers/{id}/diagnostics: before 2.48 the
+// libvirt driver's free-form keys, from 2.48 Nova's standard view. The
+// QEMU driver stands in for Nova's libvirt one (Tempest's schema knows
+// only Nova's drivers).
+func (h *handlers) serverDiagnostics(w http.ResponseWriter, r *http.Request) error {
+	d, err := h.svc.ServerDiagnostics(r.Context(), principal(r), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	inst, info := d.Instance, d.Info
+	if !mv(r).AtLeast(48) {
+		body := map[string]any{"memory": info.MemoryMB * 1024}
+		for i := 0; i < max(info.VCPUs, 1); i++ {
+			body[fmt.Sprintf("cpu%d_time", i)] = info.CPUTimeNS / int64(max(info.VCPUs, 1))
+		}
+		return writeJSON(w, http.StatusOK, body)
+	}
+	cpus := make([]map[string]any, 0, info.VCPUs)
+	for i := 0; i < info.VCPUs; i++ {
+		cpus = append(cpus, map[string]any{"id": i, "time": info.CPUTimeNS / int64(info.VCPUs), "utilisation": nil})
+	}
+	var hyp any
+	if d.HypervisorType != "" {
+		hyp = strings.ToLower(d.HypervisorType)
+	}
+	// The guest's uptime is not known to the host (the agent reports
+	// none), so it is null, as Nova allows.
+	return writeJSON(w, http.StatusOK, map[string]any{
+		"state": powerStateNames[int(info.PowerState)], "driver": "libvirt", "hypervisor": hyp, "hypervisor_os": "linux",
+		"uptime": nil, "config_drive": inst.ConfigDrive, "num_cpus": info.VCPUs, "num_nics": 0, "num_disks": 1,
+		"memory_details": map[string]any{"maximum": info.MemoryMB, "used": nil},
+		"cpu_details":    cpus, "nic_details": []any{},
+		"disk_details": []any{map[string]any{"read_bytes": nil, "read_requests": nil, "write_bytes": nil,
+			"write_requests": nil, "errors_count": nil}},
+	})
+}

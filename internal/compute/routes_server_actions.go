@@ -7,5 +7,6 @@ func (h *handlers) serverActionRoutes() []route {
 		{"POST " + p + "/servers/{id}/action", h.serverAction, false},
 		{"GET " + p + "/servers/{id}/os-instance-actions", h.listInstanceActions, false},
 		{"GET " + p + "/servers/{id}/os-instance-actions/{request_id}", h.showInstanceAction, false},
+		{"GET " + p + "/servers/{id}/diagnostics", h.serverDiagnostics, false},
 	}
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nimbus-cloud/nimbus/internal/compute/hypervisor"
 	"github.com/nimbus-cloud/nimbus/internal/compute/instances"
 	"github.com/nimbus-cloud/nimbus/internal/compute/rpc"
 	"github.com/nimbus-cloud/nimbus/internal/compute/tasks"
@@ -348,4 +350,39 @@ func TestForceDeleteAndRestore(t *testing.T) {
 	}
 	a.act(inst.UUID, map[string]any{"forceDelete": nil}, "token=alt").must(t, 404)
 	a.noTask(t)
+}
+
+func TestDiagnostics(t *testing.T) {
+	a := newActionsAPI(t)
+	var power atomic.Int32
+	power.Store(1)
+	stop, err := a.bus.Serve(rpc.Subject("host1"), func(ctx context.Context, body []byte) ([]byte, error) {
+		var req rpc.Request
+		if err := json.Unmarshal(body, &req); err != nil || req.Op != rpc.GetInfo {
+			return json.Marshal(rpc.Reply{V: 1, Error: rpc.Errorf(rpc.CodeBadRequest, false, "unexpected %s", req.Op)})
+		}
+		return json.Marshal(rpc.Reply{V: 1, OK: true, PowerState: 1,
+			Info: &rpc.Info{PowerState: hypervisor.PowerState(power.Load()), VCPUs: 2, MemoryMB: 512, CPUTimeNS: 4000}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	inst := a.server(t, "member", instances.Active)
+	path := "/v2.1/servers/" + inst.UUID + "/diagnostics"
+	a.call("GET", path, nil, "token=member").fault(t, 403, "forbidden", "Policy doesn't allow os_compute_api:os-server-diagnostics to be performed.")
+	old := a.call("GET", path, nil, "2.47").must(t, 200)
+	if old.num("memory") != 512*1024 || old.num("cpu0_time") != 2000 {
+		t.Fatalf("2.47: %s", old.raw)
+	}
+	d := a.call("GET", path, nil, "2.48").must(t, 200)
+	if d.str("state") != "running" || d.str("driver") != "libvirt" || d.num("num_cpus") != 2 || d.num("memory_details.maximum") != 512 ||
+		len(d.list("cpu_details")) != 2 || d.path("config_drive") != false {
+		t.Fatalf("2.48: %s", d.raw)
+	}
+	power.Store(4)
+	a.call("GET", path, nil, "2.48").fault(t, 409, "conflictingRequest",
+		"Cannot 'get_diagnostics' instance "+inst.UUID+" while it is in power_state shutdown")
+	noHost := a.server(t, "member", instances.Active, func(i *instances.Instance) { i.Host = "" })
+	a.call("GET", "/v2.1/servers/"+noHost.UUID+"/diagnostics", nil).must(t, 409)
 }

@@ -292,3 +292,55 @@ func generatePassword() string {
 	}
 	return string(b)
 }
+
+// Diagnostics is what GET /servers/{id}/diagnostics shows, from the
+// guest's state on its host.
+type Diagnostics struct {
+	Instance       *instances.Instance
+	Info           rpc.Info
+	HypervisorType string // the node's, "" when unknown
+}
+
+// powerStateNames are Nova's power_state.STATE_MAP.
+var powerStateNames = map[int]string{instances.PowerNoState: "pending", instances.PowerRunning: "running",
+	instances.PowerPaused: "paused", instances.PowerShutdown: "shutdown", instances.PowerCrashed: "crashed",
+	instances.PowerSuspended: "suspended"}
+
+// ServerDiagnostics asks the server's agent for the guest's state, for
+// admins, as Nova's get_instance_diagnostics: only of a running guest.
+func (s *Service) ServerDiagnostics(ctx context.Context, p *authn.Principal, uuid string) (*Diagnostics, error) {
+	inst, err := s.instance(ctx, p, uuid)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(p, policyDiagnostics, map[string]any{"project_id": inst.ProjectID}); err != nil {
+		return nil, err
+	}
+	if err := checkHost(inst); err != nil {
+		return nil, err
+	}
+	if s.bus == nil {
+		return nil, fault.New(fault.Unavailable, "Service is unavailable at this time.")
+	}
+	rep, err := rpc.Client{Bus: s.bus}.Call(ctx, inst.Host, rpc.Request{Op: rpc.GetInfo,
+		Instance: rpc.Instance{UUID: inst.UUID, Name: instanceName(inst)}})
+	var re *rpc.Error
+	switch {
+	case errors.As(err, &re) && re.Code == rpc.CodeNotFound:
+		return nil, fault.NotFoundf("Instance %s could not be found.", inst.UUID)
+	case errors.Is(err, rpc.ErrUnreachable):
+		return nil, fault.Wrap(fault.Conflict, err, "Instance %s is not ready", inst.UUID)
+	case err != nil:
+		return nil, fmt.Errorf("diagnostics of %s: %w", inst.UUID, err)
+	case rep.Info == nil:
+		return nil, fmt.Errorf("diagnostics of %s: the agent sent no info", inst.UUID)
+	}
+	if int(rep.Info.PowerState) != instances.PowerRunning {
+		return nil, invalidState("get_diagnostics", inst.UUID, "power_state", powerStateNames[int(rep.Info.PowerState)])
+	}
+	d := &Diagnostics{Instance: inst, Info: *rep.Info}
+	if nodes, err := s.instances.ListComputeNodes(ctx, inst.Host); err == nil && len(nodes) > 0 {
+		d.HypervisorType = nodes[0].HypervisorType
+	}
+	return d, nil
+}

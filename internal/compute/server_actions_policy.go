@@ -43,6 +43,7 @@ const (
 	policyMigrateLive    = "os_compute_api:os-migrate-server:migrate_live"
 	policyMigrateLiveTo  = "os_compute_api:os-migrate-server:migrate_live:host"
 	policyAdminPassword  = "os_compute_api:os-admin-password"
+	policyDiagnostics    = "os_compute_api:os-server-diagnostics"
 
 	policyActionsList          = "os_compute_api:os-instance-actions:list"
 	policyActionsShow          = "os_compute_api:os-instance-actions:show"
@@ -88,6 +89,7 @@ var serverActionPolicies = []policy.Default{
 	{Name: policyMigrateLive, Check: projectManagerOrAdmin, Description: "Live migrate a server to a new host without a reschedule"},
 	{Name: policyMigrateLiveTo, Check: adminRule, Description: "Live migrate a server to a specified host without a reschedule"},
 	{Name: policyAdminPassword, Check: projectMemberOrAdmin, Description: "Change the administrative password for a server"},
+	{Name: policyDiagnostics, Check: adminRule, Description: "Show the usage data for a server"},
 
 	{Name: policyActionsEventsDetails, Check: adminRule, Description: "Add \"details\" key in action events for a server."},
 	{Name: policyActionsEvents, Check: adminRule, Description: "Add events details in action details for a server."},
