@@ -4,13 +4,19 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/http/httptest"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/nimbus-cloud/nimbus/internal/authn"
 	"github.com/nimbus-cloud/nimbus/internal/compute/instances"
+	"github.com/nimbus-cloud/nimbus/internal/db"
+	"github.com/nimbus-cloud/nimbus/internal/fault"
+	"github.com/nimbus-cloud/nimbus/internal/httpx"
 )
 
 // needAdminStore skips while the instances store's service, node,
@@ -385,4 +391,49 @@ func TestHypervisors(t *testing.T) {
 	}
 	a.call("GET", "/v2.1/os-hypervisors/c1/servers", nil, "2.53").must(t, 404)
 	a.call("GET", "/v2.1/os-hypervisors/zzz/search", nil).must(t, 404)
+}
+
+// TestTempestAdminClientSchemas runs Tempest's clients of the admin APIs
+// at many microversions; they check each answer against Tempest's JSON
+// schema for that version.
+func TestTempestAdminClientSchemas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs Tempest's clients")
+	}
+	if err := exec.Command("/usr/bin/python3", "-c", "import tempest.lib.services.compute").Run(); err != nil {
+		t.Skip("python3-tempest is not installed")
+	}
+	svc, err := New(context.Background(), DefaultConfig(), Options{DB: db.OpenTest(t, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &api{t: t, svc: svc}
+	now := time.Now()
+	addHost(t, a, "c1", now)
+	addHost(t, a, "c2", now)
+	if _, _, err := svc.instances.Heartbeat(context.Background(), "ctl", "nova-scheduler", now, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	addInstance(t, a, demoProject, "c1", 1, 512, 1, now.Add(-time.Hour))
+	validator := authn.ValidatorFunc(func(ctx context.Context, token string) (*authn.Principal, error) {
+		if token != "admin" {
+			return nil, fault.Unauthorizedf("The request you have made requires authentication.")
+		}
+		return tokens["admin"], nil
+	})
+	compute := httptest.NewServer(svc.Handler(httpx.Options{}, validator))
+	t.Cleanup(compute.Close)
+	ks := fakeKeystone(t, compute.URL)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/usr/bin/python3", "testdata/admin_tempest_clients.py")
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "AUTH_URL=" + ks.URL + "/v3", "PROJECT=" + adminProject}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("tempest clients: %v\n%s", err, out)
+	}
+	if n := strings.Count(string(out), "ok "); n != 12 {
+		t.Fatalf("%d microversions passed, want 12:\n%s", n, out)
+	}
 }
