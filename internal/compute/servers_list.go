@@ -368,8 +368,11 @@ func (s *Service) ListServers(r *http.Request, p *authn.Principal, detail bool) 
 		return nil, err
 	}
 	list, err := s.instances.List(r.Context(), q)
-	if errors.Is(err, instances.ErrNotFound) {
+	switch {
+	case errors.Is(err, instances.ErrNotFound):
 		return nil, fault.BadRequestf("marker [%s] not found", q.Marker)
+	case errors.Is(err, instances.ErrInvalid):
+		return nil, fault.Wrap(fault.BadRequest, err, "Invalid input received: %s", strings.TrimPrefix(err.Error(), "invalid query: "))
 	}
 	return list, err
 }

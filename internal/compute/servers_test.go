@@ -433,6 +433,11 @@ func TestServerDelete(t *testing.T) {
 	if lim := a.call("GET", "/v2.1/limits", nil, "token=member"); lim.num("limits.absolute.totalInstancesUsed") != 0 {
 		t.Fatalf("deleted server still counted: %s", lim.raw)
 	}
+	since := url.QueryEscape(time.Now().Add(-time.Hour).UTC().Format(time.RFC3339))
+	r := a.call("GET", "/v2.1/servers/detail?changes-since="+since, nil, "token=member").must(t, 200)
+	if r.str("servers.0.id") != id || r.str("servers.0.status") != "DELETED" {
+		t.Fatalf("changes-since does not show the deletion: %s", r.raw)
+	}
 
 	// On a live host: task deleting, and the conductor's task.
 	if _, _, err := a.svc.instances.Heartbeat(ctx, "host1", "nova-compute", time.Now(), 10*time.Second); err != nil {
@@ -467,6 +472,34 @@ func TestServerDelete(t *testing.T) {
 	a.call("DELETE", "/v2.1/servers/"+id, nil, "token=member").must(t, http.StatusNoContent)
 	a.noMoreTasks(t)
 	a.call("GET", "/v2.1/servers/"+id, nil, "token=member").must(t, 404)
+}
+
+func TestServerGroupsShown(t *testing.T) {
+	a := newSrvAPI(t)
+	g := &instances.ServerGroup{Name: "g", ProjectID: demoProject, UserID: "u-demo", Policy: "anti-affinity"}
+	if err := a.svc.instances.CreateServerGroup(context.Background(), g); err != nil {
+		t.Fatal(err)
+	}
+	body := a.serverBody("grouped", nil)
+	body["os:scheduler_hints"] = map[string]any{"group": g.UUID}
+	r := a.call("POST", "/v2.1/servers", body, "2.71", "token=member").must(t, http.StatusAccepted)
+	id := r.str("server.id")
+	a.nextTask(t)
+	s := a.call("GET", "/v2.1/servers/"+id, nil, "2.71", "token=member").must(t, 200)
+	if names2(s.list("server.server_groups")) != g.UUID {
+		t.Fatalf("server_groups %s", s.raw)
+	}
+	if d := a.call("GET", "/v2.1/servers/detail", nil, "2.71", "token=member").must(t, 200); d.has("servers.0.server_groups") {
+		t.Fatalf("detail shows server_groups: %s", d.raw)
+	}
+	inst, _ := a.svc.instances.Get(context.Background(), id, false)
+	if inst.Spec.Group != g.UUID {
+		t.Fatalf("spec group %q", inst.Spec.Group)
+	}
+	// Another project's group is not found.
+	body["os:scheduler_hints"] = map[string]any{"group": g.UUID}
+	a.call("POST", "/v2.1/servers", body, "2.71", "token=alt").
+		fault(t, 400, "badRequest", "Instance group "+g.UUID+" could not be found.")
 }
 
 func TestServerMetadata(t *testing.T) {
