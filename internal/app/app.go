@@ -37,7 +37,7 @@ import (
 
 // Services lists the services this build can run, in start order.
 var Services = []string{"identity", "image", "placement", "compute-api", "compute-scheduler", "compute-conductor",
-	"compute-agent", "object-storage", "object-proxy"}
+	"compute-agent", "compute-metadata", "compute-console", "object-storage", "object-proxy"}
 
 // Options say what Run does besides serving.
 type Options struct {
@@ -260,7 +260,7 @@ func openIdentity(ctx context.Context, cfg config.Config, b *bus.Bus, log *slog.
 // serviceURL is the catalog URL of a service run by this process.
 func serviceURL(cfg config.Config, name string) string {
 	port := map[string]int{"identity": cfg.Identity.Port, "image": cfg.Image.Port, "placement": cfg.Placement.Port,
-		"compute-api":    cfg.Compute.Port,
+		"compute-api": cfg.Compute.Port, "compute-metadata": cfg.Compute.MetadataPort,
 		"object-storage": cfg.ObjectStore.StoragePort, "object-proxy": cfg.ObjectStore.ProxyPort}[name]
 	if port == 0 {
 		return "" // no API of its own

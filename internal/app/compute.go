@@ -16,9 +16,16 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/bus"
 	"github.com/nimbus-cloud/nimbus/internal/compute"
 	"github.com/nimbus-cloud/nimbus/internal/compute/agent"
+	"github.com/nimbus-cloud/nimbus/internal/compute/conductor"
+	"github.com/nimbus-cloud/nimbus/internal/compute/console"
+	"github.com/nimbus-cloud/nimbus/internal/compute/glanceclient"
 	"github.com/nimbus-cloud/nimbus/internal/compute/hypervisor"
 	"github.com/nimbus-cloud/nimbus/internal/compute/hypervisor/fake"
 	"github.com/nimbus-cloud/nimbus/internal/compute/hypervisor/qemu"
+	"github.com/nimbus-cloud/nimbus/internal/compute/instances"
+	"github.com/nimbus-cloud/nimbus/internal/compute/metadata"
+	"github.com/nimbus-cloud/nimbus/internal/compute/placementclient"
+	"github.com/nimbus-cloud/nimbus/internal/compute/scheduler"
 	"github.com/nimbus-cloud/nimbus/internal/config"
 	"github.com/nimbus-cloud/nimbus/internal/db"
 	"github.com/nimbus-cloud/nimbus/internal/httpx"
@@ -39,43 +46,137 @@ type computeEnv struct {
 }
 
 // runCompute starts the compute services among env.services: the API, the
-// scheduler, the conductor and this host's agent.
+// scheduler, the conductor, this host's agent(s), the metadata API and the
+// console proxies. Those of one process share one compute database.
 func runCompute(ctx context.Context, cfg config.Config, env computeEnv) error {
 	has := func(s string) bool { return slices.Contains(env.services, s) }
-	if has("compute-api") {
-		if err := runComputeAPI(ctx, cfg, env); err != nil {
+	var store *instances.Store
+	var computeDB *db.DB
+	openDB := func() (*db.DB, error) {
+		if computeDB != nil {
+			return computeDB, nil
+		}
+		d, err := db.Open(ctx, cfg.ComputeDB())
+		if err != nil {
+			return nil, fmt.Errorf("compute: %w", err)
+		}
+		*env.closers = append(*env.closers, d.Close)
+		if err := d.Migrate(ctx, compute.Migrations()); err != nil {
+			return nil, fmt.Errorf("compute: %w", err)
+		}
+		computeDB, store = d, instances.New(d)
+		return d, nil
+	}
+	var api *compute.Service
+	if has("compute-api") || has("compute-console") {
+		d, err := openDB()
+		if err != nil {
 			return err
 		}
+		if api, err = newComputeAPI(ctx, cfg, env, d); err != nil {
+			return err
+		}
+	}
+	if has("compute-api") {
+		h := api.Handler(httpx.Options{Log: env.log.With("service", "compute"), Metrics: env.metrics, Service: "compute"}, env.validator)
+		if err := env.serve("compute-api", cfg.Compute.Port, h); err != nil {
+			return err
+		}
+	}
+	var placementClient *placementclient.Client
+	if has("compute-scheduler") || has("compute-conductor") {
+		if env.tokens == nil {
+			return errors.New("compute: no service credentials to call placement with (set [auth] username and password)")
+		}
+		if _, err := openDB(); err != nil {
+			return err
+		}
+		placementClient = placementclient.New(computePlacementURL(cfg), env.tokens, nil)
+	}
+	var sched *scheduler.Scheduler
+	if has("compute-scheduler") {
+		var err error
+		sched, err = scheduler.New(scheduler.Options{Hosts: store, Placement: placementClient, Host: cfg.ComputeHost(),
+			Log: env.log.With("service", "compute-scheduler")})
+		if err != nil {
+			return err
+		}
+		env.background.Go(func() {
+			if err := sched.Serve(ctx, env.bus, store); err != nil {
+				env.log.Error("compute scheduler stopped", "err", err)
+			}
+		})
+	}
+	if has("compute-conductor") {
+		// A scheduler in this process is called directly; else any one
+		// over the bus.
+		var selector scheduler.Selector = scheduler.Client{Bus: env.bus}
+		if sched != nil {
+			selector = sched
+		}
+		c, err := conductor.New(conductor.Options{Store: store, Bus: env.bus, Scheduler: selector,
+			Placement: placementClient, Host: cfg.ComputeHost(), Log: env.log.With("service", "compute-conductor")})
+		if err != nil {
+			return err
+		}
+		env.background.Go(func() {
+			if err := c.Run(ctx); err != nil && ctx.Err() == nil {
+				env.log.Error("compute conductor stopped", "err", err)
+			}
+		})
 	}
 	if has("compute-agent") {
 		if err := runComputeAgents(ctx, cfg, env); err != nil {
 			return err
 		}
 	}
+	if has("compute-metadata") {
+		if _, err := openDB(); err != nil {
+			return err
+		}
+		md, err := metadata.New(metadata.Options{Store: store, Secret: cfg.Compute.MetadataSecret, DHCPDomain: "novalocal",
+			Log: env.log.With("service", "compute-metadata")})
+		if err != nil {
+			return fmt.Errorf("compute-metadata: %w", err)
+		}
+		if err := env.serve("compute-metadata", cfg.Compute.MetadataPort, md.Handler()); err != nil {
+			return err
+		}
+	}
+	if has("compute-console") {
+		tokens := console.NewTokens(computeDB)
+		for _, p := range []struct {
+			name, typ string
+			port      int
+		}{{"compute-novncproxy", console.NoVNC, cfg.Compute.NoVNCProxyPort}, {"compute-serialproxy", console.Serial, cfg.Compute.SerialProxyPort}} {
+			proxy := console.New(console.Options{Tokens: tokens, Types: []string{p.typ}, WebDir: console.DefaultWebDir,
+				Locate: api.ConsoleEndpoint})
+			*env.closers = append(*env.closers, func() error { proxy.Close(); return nil })
+			if err := env.serve(p.name, p.port, proxy); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
-func runComputeAPI(ctx context.Context, cfg config.Config, env computeEnv) error {
-	d, err := db.Open(ctx, cfg.ComputeDB())
-	if err != nil {
-		return fmt.Errorf("compute: %w", err)
-	}
-	*env.closers = append(*env.closers, d.Close)
+// newComputeAPI makes the compute API's service on d.
+func newComputeAPI(ctx context.Context, cfg config.Config, env computeEnv, d *db.DB) (*compute.Service, error) {
 	cc := compute.DefaultConfig()
 	cc.PolicyFile = cfg.Compute.PolicyFile
 	cc.AuthURI = serviceURL(cfg, "identity")
-	log := env.log.With("service", "compute")
-	svc, err := compute.New(ctx, cc, compute.Options{DB: d, Log: log, Bus: env.bus})
+	cc.Console = compute.ConsoleConfig{NoVNCBaseURL: cfg.Compute.NoVNCProxyBaseURL, SerialBaseURL: cfg.Compute.SerialProxyBaseURL}
+	svc, err := compute.New(ctx, cc, compute.Options{DB: d, Log: env.log.With("service", "compute"), Bus: env.bus,
+		Images: glanceclient.New(computeImageURL(cfg), nil)})
 	if err != nil {
-		return fmt.Errorf("compute: %w", err)
+		return nil, fmt.Errorf("compute: %w", err)
 	}
 	if cfg.Compute.DefaultFlavors {
 		if err := svc.EnsureDefaultFlavors(ctx); err != nil {
-			return fmt.Errorf("compute: default flavors: %w", err)
+			return nil, fmt.Errorf("compute: default flavors: %w", err)
 		}
 	}
-	h := svc.Handler(httpx.Options{Log: log, Metrics: env.metrics, Service: "compute"}, env.validator)
-	return env.serve("compute-api", cfg.Compute.Port, h)
+	return svc, nil
 }
 
 // runComputeAgents starts this machine's agent, or with the fake driver
@@ -86,6 +187,12 @@ func runComputeAgents(ctx context.Context, cfg config.Config, env computeEnv) er
 	}
 	host := cfg.ComputeHost()
 	images := &imageClient{url: computeImageURL(cfg), tokens: env.tokens}
+	log := env.log.With("service", "compute-agent")
+	// One cache for every agent of this machine: fake hosts share it.
+	cache, err := agent.NewImageCache(cfg.ComputeImageCacheDir(), log)
+	if err != nil {
+		return fmt.Errorf("compute-agent: %w", err)
+	}
 	type hostDriver struct {
 		host, instancesDir string
 		driver             hypervisor.Driver
@@ -99,8 +206,9 @@ func runComputeAgents(ctx context.Context, cfg config.Config, env computeEnv) er
 			if cfg.Compute.FakeHosts > 0 {
 				name = host + "-fake-" + strconv.Itoa(i+1)
 			}
-			drivers = append(drivers, hostDriver{host: name,
-				driver: fake.New(fake.Config{Host: hypervisor.Host{Hostname: name}})})
+			d := fake.New(fake.Config{Host: hypervisor.Host{Hostname: name}})
+			*env.closers = append(*env.closers, d.Close)
+			drivers = append(drivers, hostDriver{host: name, driver: d})
 		}
 	default:
 		accel := cfg.Compute.Accel
@@ -109,7 +217,7 @@ func runComputeAgents(ctx context.Context, cfg config.Config, env computeEnv) er
 		}
 		dir := cfg.ComputeInstancesDir()
 		d, err := qemu.New(qemu.Options{Accel: accel, Hostname: host, InstancesDir: dir, VNC: true,
-			Log: env.log.With("service", "compute-agent", "driver", "qemu")})
+			VNCAddress: cfg.Compute.ConsoleHost, Log: log.With("driver", "qemu")})
 		if err != nil {
 			return fmt.Errorf("compute-agent: %w", err)
 		}
@@ -118,8 +226,7 @@ func runComputeAgents(ctx context.Context, cfg config.Config, env computeEnv) er
 	}
 	for _, hd := range drivers {
 		a, err := agent.New(agent.Options{Host: hd.host, Bus: env.bus, Driver: hd.driver, InstancesDir: hd.instancesDir,
-			ImageCacheDir: cfg.ComputeImageCacheDir(), Images: images,
-			Log: env.log.With("service", "compute-agent")})
+			ImageCache: cache, Images: images, ConsoleAddress: cfg.Compute.ConsoleHost, Log: log})
 		if err != nil {
 			return err
 		}

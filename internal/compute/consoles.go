@@ -45,7 +45,7 @@ type ConsoleConfig struct {
 
 // consoleConfig is the console configuration in force for a request.
 func (s *Service) consoleConfig(r *http.Request) ConsoleConfig {
-	c := ConsoleConfig{} // the defaults until Config carries a ConsoleConfig
+	c := s.cfg.Console
 	host := "127.0.0.1"
 	if u, err := url.Parse(s.baseURL(r)); err == nil && u.Hostname() != "" {
 		host = u.Hostname()

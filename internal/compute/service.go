@@ -54,6 +54,8 @@ type Config struct {
 	// AuthURI is the identity URL a 401 names in WWW-Authenticate
 	// ([keystone_authtoken] www_authenticate_uri); "" leaves it out.
 	AuthURI string
+	// Console is where remote console URLs point and how long they work.
+	Console ConsoleConfig
 }
 
 // QuotaDefaults are the limits of a project no one has set limits for

@@ -75,6 +75,14 @@ type ComputeConfig struct {
 	// proxy (metadata_proxy_shared_secret); "" refuses proxied requests.
 	MetadataPort   int    `toml:"metadata_port"`
 	MetadataSecret string `toml:"metadata_proxy_shared_secret"`
+	// NoVNCProxyPort and SerialProxyPort are the console proxies' ports
+	// (Nova's 6080 and 6083); the base URLs are what the API hands out
+	// ([vnc] novncproxy_base_url, [serial_console] base_url), "" being
+	// the proxies on the host the API was called at.
+	NoVNCProxyPort     int    `toml:"novncproxy_port"`
+	SerialProxyPort    int    `toml:"serialproxy_port"`
+	NoVNCProxyBaseURL  string `toml:"novncproxy_base_url"`
+	SerialProxyBaseURL string `toml:"serialproxy_base_url"`
 }
 
 // PlacementConfig is the placement service's section.
@@ -234,7 +242,7 @@ func Default(dataDir string) Config {
 		Image:     ImageConfig{Port: 9292, ImageSizeCap: 1 << 40, DefaultStore: "file"},
 		Placement: PlacementConfig{Port: 8778},
 		Compute: ComputeConfig{Port: 8774, DefaultFlavors: true, Driver: "qemu", MetadataPort: 8775,
-			ConsoleHost: "127.0.0.1"},
+			ConsoleHost: "127.0.0.1", NoVNCProxyPort: 6080, SerialProxyPort: 6083},
 		ObjectStore: ObjectStoreConfig{ProxyPort: 8080, StoragePort: 6200, PartPower: 10, Replicas: 3,
 			OperatorRoles: []string{"admin", "member"}, ResellerAdminRole: "ResellerAdmin", S3Location: "us-east-1",
 			ReplicateInterval: 30 * time.Second, UpdateInterval: 5 * time.Second, AuditInterval: time.Minute,
@@ -359,7 +367,8 @@ func (c *Config) Validate() error {
 	}
 	for name, port := range map[string]int{"objectstore.proxy_port": c.ObjectStore.ProxyPort,
 		"objectstore.storage_port": c.ObjectStore.StoragePort, "placement.port": c.Placement.Port,
-		"compute.port": c.Compute.Port, "compute.metadata_port": c.Compute.MetadataPort} {
+		"compute.port": c.Compute.Port, "compute.metadata_port": c.Compute.MetadataPort,
+		"compute.novncproxy_port": c.Compute.NoVNCProxyPort, "compute.serialproxy_port": c.Compute.SerialProxyPort} {
 		if port <= 0 || port > 65535 {
 			return fmt.Errorf("%s %d is not a port", name, port)
 		}

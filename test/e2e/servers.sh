@@ -57,7 +57,7 @@ run osc keypair create --public-key "$F/key.pub" e2e-key
 
 step "server create --wait (QEMU)"
 run osc server create --image nimbus-test-guest --flavor e2e.guest --key-name e2e-key --config-drive True \
-  --network none --wait e2e-server -f json
+  --wait e2e-server -f json
 SERVER="$(jfield id)"
 expect_eq "status" "$(jfield status)" ACTIVE
 expect_eq "power state" "$(jfield OS-EXT-STS:power_state)" Running
@@ -103,7 +103,7 @@ for rp in $OUT; do
 done
 
 step "a server from the snapshot boots too"
-run osc server create --image e2e-snap --flavor e2e.guest --config-drive True --network none --wait e2e-from-snap -f json
+run osc server create --image e2e-snap --flavor e2e.guest --config-drive True --wait e2e-from-snap -f json
 SERVER2="$(jfield id)"
 wait_console "$SERVER2" "nimbus-guest: instance $SERVER2 key none"
 run osc server delete --wait "$SERVER2"
