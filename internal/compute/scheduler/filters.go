@@ -15,13 +15,13 @@ import (
 // aggregates and zone, placement's view of its resources, and the
 // allocation to claim there.
 type hostState struct {
-	node    *instances.ComputeNode
-	svc     *instances.Service
-	aggs    []*instances.Aggregate
-	zone    string
-	summary placementclient.ProviderSummary
-	alloc   placementclient.AllocationRequest
-	weight  float64
+	node   *instances.ComputeNode
+	svc    *instances.Service
+	aggs   []*instances.Aggregate
+	zone   string
+	free   map[string]int64 // capacity - used by class, as placement said (and this scheduler claimed since)
+	alloc  placementclient.AllocationRequest
+	weight float64
 }
 
 // hostStates turns candidates into host states, one per node (the first
@@ -36,7 +36,10 @@ func (s *Scheduler) hostStates(hc *hostCache, cands placementclient.Candidates) 
 		}
 		seen[n.UUID] = true
 		h := &hostState{node: n, svc: hc.services[n.Host], aggs: hc.aggs[n.Host],
-			summary: cands.ProviderSummaries[n.UUID], alloc: ar, zone: s.o.DefaultZone}
+			free: map[string]int64{}, alloc: ar, zone: s.o.DefaultZone}
+		for rc, c := range cands.ProviderSummaries[n.UUID].Resources {
+			h.free[rc] = c.Capacity - c.Used
+		}
 		for _, a := range h.aggs {
 			if a.AvailabilityZone != "" {
 				h.zone = a.AvailabilityZone
@@ -382,8 +385,7 @@ const softGroupMultiplier = 10.0
 func weigh(r *request, hosts []*hostState) {
 	free := func(rc string) func(h *hostState) float64 {
 		return func(h *hostState) float64 {
-			c := h.summary.Resources[rc]
-			return float64(c.Capacity - c.Used)
+			return float64(h.free[rc])
 		}
 	}
 	weighers := []struct {

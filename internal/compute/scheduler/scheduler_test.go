@@ -495,3 +495,47 @@ func TestMatchSpec(t *testing.T) {
 		}
 	}
 }
+
+// With shared candidates the scheduler counts its own claims: hosts fill
+// up in its view as in placement's, and a lost claim tries the next host.
+func TestSharedCandidates(t *testing.T) {
+	e := newEnv(t, 2, 4, 1024+512, 40) // room for two 512 MB servers each
+	var err error
+	e.s, err = New(Options{Hosts: e.hosts, Placement: e.pl, CandidateCacheTTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for range 4 {
+		seen[e.mustPlace(e.inst()).Host]++
+	}
+	if seen["host1"] != 2 || seen["host2"] != 2 {
+		t.Errorf("placed %v, want two on each host", seen)
+	}
+	e.wantNoValidHost(e.inst())
+
+	// Someone else (another scheduler) takes room the snapshot thinks is
+	// free: the claim loses, and the next host is tried.
+	e2 := newEnv(t, 2, 4, 1024+512, 40)
+	s, err := New(Options{Hosts: e2.hosts, Placement: e2.pl, CandidateCacheTTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.Select(t.Context(), e2.inst(), small, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fill the other host behind the scheduler's back.
+	other := nodeUUID(1)
+	if first.NodeUUID == other {
+		other = nodeUUID(2)
+	}
+	if err := e2.pl.Claim(t.Context(), "d0000000-0000-4000-8000-000000000009", "x", "x",
+		pc.AllocationRequest{Allocations: map[string]pc.Resources{other: {Resources: map[string]int64{"MEMORY_MB": 1024}}}}); err != nil {
+		t.Fatal(err)
+	}
+	sel, err := s.Select(t.Context(), e2.inst(), small, nil)
+	if err != nil || sel.NodeUUID != first.NodeUUID {
+		t.Errorf("after a lost claim: %+v %v, want the first host again", sel, err)
+	}
+}

@@ -46,28 +46,44 @@ func (s *Scheduler) SelectRequest(ctx context.Context, r Request) (Selection, er
 	}
 	q := candidatesQuery(r.Flavor, r.Spec.Image)
 	q.Limit = s.o.MaxCandidates
-	cands, err := s.o.Placement.AllocationCandidates(ctx, q)
+	snap, err := s.candidates(ctx, q)
 	if err != nil {
 		return Selection{}, fmt.Errorf("allocation candidates for %s: %w", r.UUID, err)
 	}
+	snap.mu.RLock()
+	cands := snap.cands
 	if len(cands.AllocationRequests) == 0 {
+		snap.mu.RUnlock()
 		s.log.Info("placement has no allocation candidates", "instance", r.UUID, "resources", q.Encode())
 		return Selection{}, &NoValidHost{Reason: notEnough}
 	}
 	hc, err := s.hosts(ctx, false)
+	if err == nil && unknownProvider(hc, cands) {
+		hc, err = s.hosts(ctx, true)
+	}
+	var hosts []*hostState
+	if err == nil {
+		hosts = s.hostStates(hc, cands)
+	}
+	snap.mu.RUnlock()
 	if err != nil {
 		return Selection{}, err
 	}
-	if unknownProvider(hc, cands) {
-		if hc, err = s.hosts(ctx, true); err != nil {
-			return Selection{}, err
-		}
+	if snap.shared {
+		// A snapshot may be behind: leave out what no longer fits.
+		hosts = slices.DeleteFunc(hosts, func(h *hostState) bool {
+			for rc, n := range q.Resources {
+				if n > 0 && h.free[rc] < n {
+					return true
+				}
+			}
+			return false
+		})
 	}
 	req, err := s.prepare(ctx, r)
 	if err != nil {
 		return Selection{}, err
 	}
-	hosts := s.hostStates(hc, cands)
 	hosts = s.filter(req, hosts)
 	if len(hosts) == 0 {
 		return Selection{}, &NoValidHost{Reason: notEnough}
@@ -77,11 +93,13 @@ func (s *Scheduler) SelectRequest(ctx context.Context, r Request) (Selection, er
 		err := s.o.Placement.Claim(ctx, r.UUID, r.ProjectID, r.UserID, h.alloc)
 		if placementclient.IsConflict(err) {
 			s.log.Debug("claim lost, trying the next host", "instance", r.UUID, "host", h.node.Host, "err", err)
+			snap.markStale()
 			continue
 		}
 		if err != nil {
 			return Selection{}, fmt.Errorf("claim %s on %s: %w", r.UUID, h.node.Host, err)
 		}
+		snap.claimed(h.alloc)
 		if req.group != nil {
 			s.pending.add(req.group.UUID, r.UUID, h.node.Host, s.o.now())
 		}
@@ -93,6 +111,95 @@ func (s *Scheduler) SelectRequest(ctx context.Context, r Request) (Selection, er
 		return sel, nil
 	}
 	return Selection{}, &NoValidHost{Reason: notEnough}
+}
+
+// snapshot is an allocation candidates answer. Unless shared it serves
+// one request; shared ones (Options.CandidateCacheTTL) serve every
+// request with the same query for a while, and count this scheduler's
+// claims as used.
+type snapshot struct {
+	mu     sync.RWMutex
+	cands  placementclient.Candidates
+	at     time.Time
+	shared bool
+	stale  bool
+}
+
+func (p *snapshot) markStale() {
+	if p.shared {
+		p.mu.Lock()
+		p.stale = true
+		p.mu.Unlock()
+	}
+}
+
+func (p *snapshot) claimed(ar placementclient.AllocationRequest) {
+	if !p.shared {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for rp, res := range ar.Allocations {
+		sum, ok := p.cands.ProviderSummaries[rp]
+		if !ok {
+			continue
+		}
+		for rc, n := range res.Resources {
+			c := sum.Resources[rc]
+			c.Used += n
+			sum.Resources[rc] = c
+		}
+	}
+}
+
+// candidates asks placement for q, or answers a shared snapshot of it
+// while fresh.
+func (s *Scheduler) candidates(ctx context.Context, q placementclient.CandidatesQuery) (*snapshot, error) {
+	if s.o.CandidateCacheTTL <= 0 {
+		c, err := s.o.Placement.AllocationCandidates(ctx, q)
+		return &snapshot{cands: c}, err
+	}
+	key := q.Encode()
+	s.snapMu.Lock()
+	p := s.snaps[key]
+	s.snapMu.Unlock()
+	if p != nil {
+		p.mu.RLock()
+		fresh := !p.stale && s.o.now().Sub(p.at) < s.o.CandidateCacheTTL
+		p.mu.RUnlock()
+		if fresh {
+			return p, nil
+		}
+	}
+	// One refresh per query at a time; the others wait for it.
+	s.snapMu.Lock()
+	if s.snapLoad == nil {
+		s.snapLoad = map[string]*sync.Mutex{}
+		s.snaps = map[string]*snapshot{}
+	}
+	l := s.snapLoad[key]
+	if l == nil {
+		l = &sync.Mutex{}
+		s.snapLoad[key] = l
+	}
+	s.snapMu.Unlock()
+	l.Lock()
+	defer l.Unlock()
+	s.snapMu.Lock()
+	if cur := s.snaps[key]; cur != nil && cur != p {
+		s.snapMu.Unlock()
+		return cur, nil // refreshed while we waited
+	}
+	s.snapMu.Unlock()
+	c, err := s.o.Placement.AllocationCandidates(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	np := &snapshot{cands: c, at: s.o.now(), shared: true}
+	s.snapMu.Lock()
+	s.snaps[key] = np
+	s.snapMu.Unlock()
+	return np, nil
 }
 
 // candidatesQuery is the placement query for flavor and image, as Nova's
