@@ -97,7 +97,7 @@ func runCompute(ctx context.Context, cfg config.Config, env computeEnv) error {
 	if has("compute-scheduler") {
 		var err error
 		sched, err = scheduler.New(scheduler.Options{Hosts: store, Placement: placementClient, Host: cfg.ComputeHost(),
-			Log: env.log.With("service", "compute-scheduler")})
+			CandidateCacheTTL: cfg.Compute.CandidateCache, Log: env.log.With("service", "compute-scheduler")})
 		if err != nil {
 			return err
 		}

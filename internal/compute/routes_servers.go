@@ -2,7 +2,6 @@ package compute
 
 // serverRoutes are the routes of servers: create, list, show, update, delete, metadata, tags.
 func (h *handlers) serverRoutes() []route {
-	h.svc.RegisterServerQuota()
 	const p = "/v2.1"
 	return []route{
 		{"GET " + p + "/servers", h.listServers, false},

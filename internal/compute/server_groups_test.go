@@ -111,7 +111,6 @@ func TestServerGroups(t *testing.T) {
 
 func TestServerGroupQuota(t *testing.T) {
 	a := newAPI(t)
-	a.svc.RegisterServerGroupQuota()
 	a.call("PUT", "/v2.1/os-quota-sets/"+demoProject, map[string]any{"quota_set": map[string]any{"server_groups": 2}}).must(t, 200)
 	a.call("POST", "/v2.1/os-server-groups", groupBody("g1", "affinity"), "token=member").must(t, 200)
 	a.call("POST", "/v2.1/os-server-groups", groupBody("g2", "affinity"), "token=member").must(t, 200)

@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/google/uuid"
 
@@ -85,17 +84,9 @@ type Created struct {
 	AdminPass     string
 }
 
-// serverQuotaRegistered remembers the services whose quota usage counts
-// servers, so that registering twice (New and Handler) counts once.
-var serverQuotaRegistered sync.Map
-
 // RegisterServerQuota makes quota usage count servers (instances, cores
-// and ram of every server not deleted); Handler calls it, and calling it
-// again does nothing.
+// and ram of every server not deleted); New calls it.
 func (s *Service) RegisterServerQuota() {
-	if _, dup := serverQuotaRegistered.LoadOrStore(s, true); dup {
-		return
-	}
 	s.AddUsageCounter(func(ctx context.Context, tx *sql.Tx, projectID, userID string) (map[string]int64, error) {
 		n, cores, ram, err := s.instances.CountUsage(ctx, tx, projectID, userID)
 		if err != nil {

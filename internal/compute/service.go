@@ -194,6 +194,9 @@ func New(ctx context.Context, cfg Config, o Options) (*Service, error) {
 	}
 	s := &Service{db: o.DB, cfg: cfg, log: log, policy: enf, projects: o.Projects, now: time.Now,
 		images: o.Images, bus: o.Bus, instances: instances.New(o.DB)}
+	// Quota usage counts servers and server groups.
+	s.RegisterServerQuota()
+	s.RegisterServerGroupQuota()
 	return s, nil
 }
 

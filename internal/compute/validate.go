@@ -57,7 +57,14 @@ type jsonObject map[string]json.RawMessage
 
 // invalidField is Nova's message for a value that fails its schema.
 func invalidField(field string, raw json.RawMessage, why string) error {
-	return fault.BadRequestf("Invalid input for field/attribute %s. Value: %s. %s", field, pyRepr(raw), why)
+	// Nova formats the value with %s: a string bare, anything else as
+	// Python's repr.
+	value := pyRepr(raw)
+	var str string
+	if json.Unmarshal(raw, &str) == nil {
+		value = str
+	}
+	return fault.BadRequestf("Invalid input for field/attribute %s. Value: %s. %s", field, value, why)
 }
 
 // objectAt reads raw as an object; field names it in messages ("" for

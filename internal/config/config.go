@@ -83,6 +83,11 @@ type ComputeConfig struct {
 	SerialProxyPort    int    `toml:"serialproxy_port"`
 	NoVNCProxyBaseURL  string `toml:"novncproxy_base_url"`
 	SerialProxyBaseURL string `toml:"serialproxy_base_url"`
+	// CandidateCache shares one placement answer of allocation
+	// candidates among the servers of one shape scheduled within it (the
+	// scheduler counts its own claims; placement still refuses any that
+	// do not fit); 0 asks placement for every server, as Nova does.
+	CandidateCache time.Duration `toml:"scheduler_candidate_cache"`
 }
 
 // PlacementConfig is the placement service's section.
@@ -242,7 +247,7 @@ func Default(dataDir string) Config {
 		Image:     ImageConfig{Port: 9292, ImageSizeCap: 1 << 40, DefaultStore: "file"},
 		Placement: PlacementConfig{Port: 8778},
 		Compute: ComputeConfig{Port: 8774, DefaultFlavors: true, Driver: "qemu", MetadataPort: 8775,
-			ConsoleHost: "127.0.0.1", NoVNCProxyPort: 6080, SerialProxyPort: 6083},
+			ConsoleHost: "127.0.0.1", NoVNCProxyPort: 6080, SerialProxyPort: 6083, CandidateCache: time.Second},
 		ObjectStore: ObjectStoreConfig{ProxyPort: 8080, StoragePort: 6200, PartPower: 10, Replicas: 3,
 			OperatorRoles: []string{"admin", "member"}, ResellerAdminRole: "ResellerAdmin", S3Location: "us-east-1",
 			ReplicateInterval: 30 * time.Second, UpdateInterval: 5 * time.Second, AuditInterval: time.Minute,
