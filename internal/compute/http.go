@@ -121,7 +121,7 @@ func (h *handlers) routes() []route {
 		{"GET " + p + "/os-availability-zone/detail", h.listZonesDetail, false},
 	}
 	// Each group of resources lists its own routes in its own file.
-	for _, more := range [][]route{h.serverRoutes(), h.serverActionRoutes(), h.adminRoutes(), h.consoleRoutes()} {
+	for _, more := range [][]route{h.serverRoutes(), h.serverActionRoutes(), h.adminRoutes(), h.consoleRoutes(), h.moreRoutes()} {
 		rs = append(rs, more...)
 	}
 	return rs

@@ -127,6 +127,7 @@ var policyDefaults = slices.Concat(basePolicies, flavorPolicies, keypairPolicies
 	serverPolicies,       // servers_policy.go
 	serverActionPolicies, // server_actions_policy.go
 	consolePolicies,      // consoles.go
+	morePolicies,         // below: hosts, backups, passwords, audit log, migrations, events
 )
 
 // PolicyDefaults returns the compute rules in code, for sample policy
@@ -198,4 +199,54 @@ var adminAPIPolicies = []policy.Default{
 
 	{Name: policySimpleTenantUsageShow, Check: projectReaderOrAdmin, Description: "Show usage statistics for a specific tenant"},
 	{Name: policySimpleTenantUsageList, Check: adminRule, Description: "List per tenant usage statistics for all tenants"},
+}
+
+// ---- os-hosts, createBackup, os-server-password,
+// os-instance-usage-audit-log, os-migrations, os-server-external-events
+// (nova/policies/*.py). The image proxy has no rules of its own: the
+// image service decides with the caller's token.
+const (
+	policyHostsList     = "os_compute_api:os-hosts:list"
+	policyHostsShow     = "os_compute_api:os-hosts:show"
+	policyHostsUpdate   = "os_compute_api:os-hosts:update"
+	policyHostsReboot   = "os_compute_api:os-hosts:reboot"
+	policyHostsShutdown = "os_compute_api:os-hosts:shutdown"
+	policyHostsStart    = "os_compute_api:os-hosts:start"
+
+	policyCreateBackup = "os_compute_api:os-create-backup"
+
+	policyServerPasswordShow  = "os_compute_api:os-server-password:show"
+	policyServerPasswordClear = "os_compute_api:os-server-password:clear"
+
+	policyAuditLogList = "os_compute_api:os-instance-usage-audit-log:list"
+	policyAuditLogShow = "os_compute_api:os-instance-usage-audit-log:show"
+
+	policyMigrationsIndex       = "os_compute_api:os-migrations:index"
+	policyMigrationsAllProjects = "os_compute_api:os-migrations:index:all_projects"
+	policyMigrationsHost        = "os_compute_api:os-migrations:index:host"
+
+	policyExternalEventsCreate = "os_compute_api:os-server-external-events:create"
+)
+
+var morePolicies = []policy.Default{
+	{Name: policyHostsList, Check: adminRule, Description: "List physical hosts."},
+	{Name: policyHostsShow, Check: adminRule, Description: "Show physical host."},
+	{Name: policyHostsUpdate, Check: adminRule, Description: "Update physical host."},
+	{Name: policyHostsReboot, Check: adminRule, Description: "Reboot physical host."},
+	{Name: policyHostsShutdown, Check: adminRule, Description: "Shutdown physical host."},
+	{Name: policyHostsStart, Check: adminRule, Description: "Start physical host."},
+
+	{Name: policyCreateBackup, Check: projectMemberOrAdmin, Description: "Create a back up of a server"},
+
+	{Name: policyServerPasswordShow, Check: projectReaderOrAdmin, Description: "Show the encrypted administrative password of a server"},
+	{Name: policyServerPasswordClear, Check: projectMemberOrAdmin, Description: "Clear the encrypted administrative password of a server"},
+
+	{Name: policyAuditLogList, Check: adminRule, Description: "List all usage audits."},
+	{Name: policyAuditLogShow, Check: adminRule, Description: "List all usage audits occurred before a specified time for all servers on all compute hosts where usage auditing is configured"},
+
+	{Name: policyMigrationsIndex, Check: "rule:project_manager_or_admin", Description: "List migrations"},
+	{Name: policyMigrationsAllProjects, Check: adminRule, Description: "List migrations for all or cross projects"},
+	{Name: policyMigrationsHost, Check: adminRule, Description: "List migrations with host information"},
+
+	{Name: policyExternalEventsCreate, Check: "rule:service_api", Description: "Create one or more external events"},
 }

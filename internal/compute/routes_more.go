@@ -1,0 +1,13 @@
+package compute
+
+// moreRoutes are the routes of the image proxy (images and their
+// metadata, gone from 2.36 and 2.39), os-hosts (gone from 2.43),
+// os-server-password, os-instance-usage-audit-log, os-migrations and
+// os-server-external-events.
+func (h *handlers) moreRoutes() []route {
+	const p = "/v2.1"
+	return []route{
+		{"GET " + p + "/servers/{id}/os-server-password", h.showServerPassword, false},
+		{"DELETE " + p + "/servers/{id}/os-server-password", h.clearServerPassword, false},
+	}
+}
