@@ -9,5 +9,12 @@ func (h *handlers) moreRoutes() []route {
 	return []route{
 		{"GET " + p + "/servers/{id}/os-server-password", h.showServerPassword, false},
 		{"DELETE " + p + "/servers/{id}/os-server-password", h.clearServerPassword, false},
+
+		{"GET " + p + "/os-hosts", adminUntil(42, h.listHosts), false},
+		{"GET " + p + "/os-hosts/{host}", adminUntil(42, h.showHost), false},
+		{"PUT " + p + "/os-hosts/{host}", adminUntil(42, h.updateHost), false},
+		{"GET " + p + "/os-hosts/{host}/startup", adminUntil(42, h.hostPowerAction("startup")), false},
+		{"GET " + p + "/os-hosts/{host}/shutdown", adminUntil(42, h.hostPowerAction("shutdown")), false},
+		{"GET " + p + "/os-hosts/{host}/reboot", adminUntil(42, h.hostPowerAction("reboot")), false},
 	}
 }
