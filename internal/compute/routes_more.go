@@ -16,5 +16,8 @@ func (h *handlers) moreRoutes() []route {
 		{"GET " + p + "/os-hosts/{host}/startup", adminUntil(42, h.hostPowerAction("startup")), false},
 		{"GET " + p + "/os-hosts/{host}/shutdown", adminUntil(42, h.hostPowerAction("shutdown")), false},
 		{"GET " + p + "/os-hosts/{host}/reboot", adminUntil(42, h.hostPowerAction("reboot")), false},
+
+		{"GET " + p + "/os-instance-usage-audit-log", h.listUsageAuditLogs, false},
+		{"GET " + p + "/os-instance-usage-audit-log/{before}", h.showUsageAuditLog, false},
 	}
 }
