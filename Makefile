@@ -10,8 +10,16 @@ all: build
 build:
 	$(GO) build -o bin/nimbus ./cmd/nimbus
 
-up: build
-	bin/nimbus up --data-dir $(DATA)
+# The test guest image (built from Debian packages, cached) is registered
+# as public image "nimbus-test-guest", so a first server boots at once:
+#   openstack server create --image nimbus-test-guest --flavor m1.tiny --wait vm1
+TEST_IMAGE ?= $(HOME)/.cache/nimbus-guest/nimbus-guest.qcow2
+
+up: build $(TEST_IMAGE)
+	bin/nimbus up --data-dir $(DATA) --test-image $(TEST_IMAGE)
+
+$(TEST_IMAGE): test/guest/build-image.sh test/guest/init
+	test/guest/build-image.sh $@
 
 # test = deps, then unit (vet + go test), then the end-to-end suites; each
 # e2e suite runs even when an earlier one fails, and all must pass.

@@ -165,6 +165,7 @@ func newComputeAPI(ctx context.Context, cfg config.Config, env computeEnv, d *db
 	cc := compute.DefaultConfig()
 	cc.PolicyFile = cfg.Compute.PolicyFile
 	cc.AuthURI = serviceURL(cfg, "identity")
+	cc.ForceConfigDrive = cfg.Compute.ForceConfigDrive
 	cc.Console = compute.ConsoleConfig{NoVNCBaseURL: cfg.Compute.NoVNCProxyBaseURL, SerialBaseURL: cfg.Compute.SerialProxyBaseURL}
 	svc, err := compute.New(ctx, cc, compute.Options{DB: d, Log: env.log.With("service", "compute"), Bus: env.bus,
 		Images: glanceclient.New(computeImageURL(cfg), nil)})

@@ -547,7 +547,7 @@ func (s *Service) newInstance(p *authn.Principal, spec *ServerSpec, f *Flavor, k
 		UUID: id, Name: name, Description: desc, ProjectID: p.ProjectID, UserID: p.UserID, Hostname: hostname,
 		AvailabilityZone: zone, VMState: instances.Building, TaskState: instances.TaskScheduling,
 		PowerState: instances.PowerNoState, Flavor: serverFlavor(f), ImageRef: img.ID,
-		UserData: spec.UserData, ConfigDrive: spec.ConfigDrive, Metadata: spec.Metadata,
+		UserData: spec.UserData, ConfigDrive: spec.ConfigDrive || s.cfg.ForceConfigDrive, Metadata: spec.Metadata,
 		Tags: slices.Clone(spec.Tags), AccessIPv4: spec.AccessIPv4, AccessIPv6: spec.AccessIPv6,
 		AutoDiskConfig: spec.AutoDiskConfig, LaunchIndex: i, RootDeviceName: "/dev/vda",
 		TrustedCerts: spec.TrustedCerts, CreatedAt: now,

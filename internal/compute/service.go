@@ -56,6 +56,10 @@ type Config struct {
 	AuthURI string
 	// Console is where remote console URLs point and how long they work.
 	Console ConsoleConfig
+	// ForceConfigDrive gives every server a config drive ([DEFAULT]
+	// force_config_drive): the only metadata source of guests while no
+	// network routes them to the metadata API.
+	ForceConfigDrive bool
 }
 
 // QuotaDefaults are the limits of a project no one has set limits for

@@ -88,6 +88,10 @@ type ComputeConfig struct {
 	// scheduler counts its own claims; placement still refuses any that
 	// do not fit); 0 asks placement for every server, as Nova does.
 	CandidateCache time.Duration `toml:"scheduler_candidate_cache"`
+	// ForceConfigDrive gives every server a config drive (Nova's
+	// force_config_drive); on by default, since no network service routes
+	// guests to the metadata API yet.
+	ForceConfigDrive bool `toml:"force_config_drive"`
 }
 
 // PlacementConfig is the placement service's section.
@@ -247,7 +251,8 @@ func Default(dataDir string) Config {
 		Image:     ImageConfig{Port: 9292, ImageSizeCap: 1 << 40, DefaultStore: "file"},
 		Placement: PlacementConfig{Port: 8778},
 		Compute: ComputeConfig{Port: 8774, DefaultFlavors: true, Driver: "qemu", MetadataPort: 8775,
-			ConsoleHost: "127.0.0.1", NoVNCProxyPort: 6080, SerialProxyPort: 6083, CandidateCache: time.Second},
+			ConsoleHost: "127.0.0.1", NoVNCProxyPort: 6080, SerialProxyPort: 6083, CandidateCache: time.Second,
+			ForceConfigDrive: true},
 		ObjectStore: ObjectStoreConfig{ProxyPort: 8080, StoragePort: 6200, PartPower: 10, Replicas: 3,
 			OperatorRoles: []string{"admin", "member"}, ResellerAdminRole: "ResellerAdmin", S3Location: "us-east-1",
 			ReplicateInterval: 30 * time.Second, UpdateInterval: 5 * time.Second, AuditInterval: time.Minute,
