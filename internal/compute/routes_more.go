@@ -7,6 +7,17 @@ package compute
 func (h *handlers) moreRoutes() []route {
 	const p = "/v2.1"
 	return []route{
+		{"GET " + p + "/images", adminUntil(proxyLast, h.listImages), false},
+		{"GET " + p + "/images/detail", adminUntil(proxyLast, h.listImagesDetail), false},
+		{"GET " + p + "/images/{id}", adminUntil(proxyLast, h.showImage), false},
+		{"DELETE " + p + "/images/{id}", adminUntil(proxyLast, h.deleteImage), false},
+		{"GET " + p + "/images/{id}/metadata", adminUntil(imageMetadataLast, h.listImageMetadata), false},
+		{"POST " + p + "/images/{id}/metadata", adminUntil(imageMetadataLast, h.createImageMetadata), false},
+		{"PUT " + p + "/images/{id}/metadata", adminUntil(imageMetadataLast, h.replaceImageMetadata), false},
+		{"GET " + p + "/images/{id}/metadata/{key}", adminUntil(imageMetadataLast, h.showImageMetadataKey), false},
+		{"PUT " + p + "/images/{id}/metadata/{key}", adminUntil(imageMetadataLast, h.updateImageMetadataKey), false},
+		{"DELETE " + p + "/images/{id}/metadata/{key}", adminUntil(imageMetadataLast, h.deleteImageMetadataKey), false},
+
 		{"GET " + p + "/servers/{id}/os-server-password", h.showServerPassword, false},
 		{"DELETE " + p + "/servers/{id}/os-server-password", h.clearServerPassword, false},
 
