@@ -33,12 +33,18 @@ wait_status() {
   fail "server $id is $status, not $want"
 }
 
-# wait_console ID TEXT: poll the console log until it has TEXT.
+# console_count ID TEXT: how many lines of the console log have TEXT.
+console_count() {
+  osc console log show "$1" 2>/dev/null | grep -cF "$2" || true
+}
+
+# wait_console ID TEXT [N]: poll the console log until more than N (0)
+# lines have TEXT: a boot after the N seen so far.
 wait_console() {
-  local id=$1 text=$2 i
+  local id=$1 text=$2 seen=${3:-0} i
   for ((i = 0; i < 240; i++)); do
     OUT="$(osc console log show "$id" 2>/dev/null)" || true
-    [[ $OUT == *"$text"* ]] && return 0
+    (($(grep -cF "$text" <<<"$OUT") > seen)) && return 0
     sleep 0.5
   done
   printf '%s\n' "$OUT" | tail -20 >&2
@@ -72,17 +78,29 @@ run osc compute service list -f value -c Binary -c State
 expect_line "services" "$OUT" "nova-compute up"
 
 step "server stop / start"
+BOOTS=$(console_count "$SERVER" "nimbus-guest: instance $SERVER")
 run osc server stop "$SERVER"
 wait_status "$SERVER" SHUTOFF
 run osc server show "$SERVER" -f json
 expect_eq "power state (4 shutdown)" "$(jfield OS-EXT-STS:power_state)" 4
 run osc server start "$SERVER"
 wait_status "$SERVER" ACTIVE
-wait_console "$SERVER" "nimbus-guest: instance $SERVER key e2e-key"
+wait_console "$SERVER" "nimbus-guest: instance $SERVER key e2e-key" "$BOOTS"
+
+step "QEMU killed under the server: SHUTOFF, then os-start works"
+pgrep -f "qemu-system.*$SERVER" >/dev/null || fail "no QEMU process of $SERVER"
+BOOTS=$(console_count "$SERVER" "nimbus-guest: instance $SERVER")
+pkill -9 -f "qemu-system.*$SERVER"
+wait_status "$SERVER" SHUTOFF 60
+run osc server start "$SERVER"
+wait_status "$SERVER" ACTIVE
+wait_console "$SERVER" "nimbus-guest: instance $SERVER key e2e-key" "$BOOTS"
 
 step "server reboot --hard --wait"
+BOOTS=$(console_count "$SERVER" "nimbus-guest: instance $SERVER")
 run osc server reboot --hard --wait "$SERVER"
 wait_status "$SERVER" ACTIVE
+wait_console "$SERVER" "nimbus-guest: instance $SERVER key e2e-key" "$BOOTS"
 
 step "server image create (snapshot) --wait"
 run osc server image create --name e2e-snap --wait "$SERVER" -f json
