@@ -55,6 +55,7 @@ func (h *handlers) serverActionTable() map[string]serverActionDef {
 		"revertResize":        {1, h.actionRevertResize},
 		"rebuild":             {1, h.actionRebuild},
 		"createImage":         {1, h.actionCreateImage},
+		"createBackup":        {1, h.actionCreateBackup}, // backup.go
 		"rescue":              {1, h.actionRescue},
 		"shelve":              {1, h.actionShelve},
 		"unshelve":            {1, h.actionUnshelve},
