@@ -28,9 +28,10 @@ import (
 // (glanceclient) against the real image service, both on httptest.
 
 var proxyCallers = map[string]*authn.Principal{
-	"admin":  {UserID: "u-admin", ProjectID: "0a0a0a0a0a0a4a0a8a0a0a0a0a0a0a0a", Roles: []string{"admin", "member", "reader"}},
-	"member": {UserID: "u-demo", ProjectID: "0d0d0d0d0d0d4d0d8d0d0d0d0d0d0d0d", Roles: []string{"member", "reader"}},
-	"alt":    {UserID: "u-alt", ProjectID: "0e0e0e0e0e0e4e0e8e0e0e0e0e0e0e0e", Roles: []string{"member", "reader"}},
+	"admin":   {UserID: "u-admin", ProjectID: "0a0a0a0a0a0a4a0a8a0a0a0a0a0a0a0a", Roles: []string{"admin", "member", "reader"}},
+	"member":  {UserID: "u-demo", ProjectID: "0d0d0d0d0d0d4d0d8d0d0d0d0d0d0d0d", Roles: []string{"member", "reader"}},
+	"alt":     {UserID: "u-alt", ProjectID: "0e0e0e0e0e0e4e0e8e0e0e0e0e0e0e0e", Roles: []string{"member", "reader"}},
+	"neutron": {UserID: "u-neutron", ProjectID: "0f0f0f0f0f0f4f0f8f0f0f0f0f0f0f0f", Roles: []string{"service"}},
 }
 
 var proxyValidator = authn.ValidatorFunc(func(ctx context.Context, token string) (*authn.Principal, error) {

@@ -30,5 +30,7 @@ func (h *handlers) moreRoutes() []route {
 
 		{"GET " + p + "/os-instance-usage-audit-log", h.listUsageAuditLogs, false},
 		{"GET " + p + "/os-instance-usage-audit-log/{before}", h.showUsageAuditLog, false},
+
+		{"POST " + p + "/os-server-external-events", h.createExternalEvents, false},
 	}
 }
