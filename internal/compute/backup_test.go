@@ -24,8 +24,8 @@ func (a *proxyAPI) server(token string) string {
 	inst := &instances.Instance{UUID: uuid.NewString(), Name: "vm", ProjectID: p.ProjectID, UserID: p.UserID,
 		Hostname: "vm", Host: "host1", Node: "node1", LaunchedOn: "host1", AvailabilityZone: "nova",
 		VMState: instances.Active, PowerState: instances.PowerRunning, ImageRef: a.bootFrom,
-		Flavor: instances.Flavor{FlavorID: "1", Name: "m1.tiny", MemoryMB: 512, VCPUs: 1, RootGB: 1, RXTXFactor: 1},
-		Spec:   instances.RequestSpec{Image: instances.Image{ID: a.bootFrom, DiskFormat: "raw", Size: 1024}},
+		Flavor:    instances.Flavor{FlavorID: "1", Name: "m1.tiny", MemoryMB: 512, VCPUs: 1, RootGB: 1, RXTXFactor: 1},
+		Spec:      instances.RequestSpec{Image: instances.Image{ID: a.bootFrom, DiskFormat: "raw", Size: 1024}},
 		CreatedAt: now, LaunchedAt: now}
 	st := a.svc.InstancesForTest()
 	err := st.DB().Tx(context.Background(), func(tx *sql.Tx) error {
