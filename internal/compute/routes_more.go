@@ -32,5 +32,7 @@ func (h *handlers) moreRoutes() []route {
 		{"GET " + p + "/os-instance-usage-audit-log/{before}", h.showUsageAuditLog, false},
 
 		{"POST " + p + "/os-server-external-events", h.createExternalEvents, false},
+
+		{"GET " + p + "/os-migrations", h.listMigrations, false},
 	}
 }
