@@ -1,7 +1,9 @@
 package compute_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"database/sql"
 	"net/http"
 	"reflect"
@@ -155,5 +157,48 @@ func TestCreateBackupRefused(t *testing.T) {
 		"Cannot 'createBackup' instance "+srv+" while it is in task_state image_snapshot")
 	if got := a.backups(srv); len(got) != 1 {
 		t.Fatalf("backups: %v", got)
+	}
+}
+
+func TestCreateBackupRotationZero(t *testing.T) {
+	a := newProxyAPI(t, compute.DefaultConfig())
+	srv := a.server("member")
+	r := a.backup(srv, "old", 1, "2.45").must(t, http.StatusAccepted)
+	a.snapshotDone(srv, r.body["image_id"].(string))
+	time.Sleep(1100 * time.Millisecond)
+	r = a.backup(srv, "dropped", 0, "2.1").must(t, http.StatusAccepted)
+	if loc := r.hdr.Get("Location"); loc != "" {
+		t.Fatalf("rotation 0 answered Location %q", loc)
+	}
+	var id string
+	select {
+	case task := <-a.tasks:
+		id = task.ImageID
+	case <-time.After(10 * time.Second):
+		t.Fatal("no snapshot queued")
+	}
+	if got := a.backups(srv); len(got) != 1 || got[0] != "dropped" {
+		t.Fatalf("backups while uploading: %v", got)
+	}
+	// The upload ends (as the agent's would): then the backup goes too.
+	disk := make([]byte, 512) // a qcow2 v2 header: 64 KiB clusters, 1 MiB, no backing file
+	copy(disk, "QFI\xfb")
+	binary.BigEndian.PutUint32(disk[4:], 2)
+	binary.BigEndian.PutUint32(disk[20:], 16)
+	binary.BigEndian.PutUint64(disk[24:], 1<<20)
+	req, _ := http.NewRequest(http.MethodPut, a.glance+"/v2/images/"+id+"/file", bytes.NewReader(disk))
+	req.Header.Set("X-Auth-Token", "member")
+	req.Header.Set("Content-Type", "application/octet-stream")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != http.StatusNoContent {
+		t.Fatalf("upload: %v %v", res, err)
+	}
+	res.Body.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(a.backups(srv)) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("backup of rotation 0 kept: %v", a.backups(srv))
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
