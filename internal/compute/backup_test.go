@@ -3,8 +3,8 @@ package compute_test
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"database/sql"
+	"encoding/binary"
 	"net/http"
 	"reflect"
 	"strings"
