@@ -28,8 +28,8 @@ func (h *handlers) moreRoutes() []route {
 		{"GET " + p + "/os-hosts/{host}/shutdown", adminUntil(42, h.hostPowerAction("shutdown")), false},
 		{"GET " + p + "/os-hosts/{host}/reboot", adminUntil(42, h.hostPowerAction("reboot")), false},
 
-		{"GET " + p + "/os-instance-usage-audit-log", h.listUsageAuditLogs, false},
-		{"GET " + p + "/os-instance-usage-audit-log/{before}", h.showUsageAuditLog, false},
+		{"GET " + p + "/os-instance_usage_audit_log", h.listUsageAuditLogs, false},
+		{"GET " + p + "/os-instance_usage_audit_log/{before}", h.showUsageAuditLog, false},
 
 		{"POST " + p + "/os-server-external-events", h.createExternalEvents, false},
 

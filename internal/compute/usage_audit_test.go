@@ -9,7 +9,7 @@ import (
 
 func TestUsageAuditLog(t *testing.T) {
 	a := newActionsAPI(t) // host1's compute service heartbeats
-	r := a.call("GET", "/v2.1/os-instance-usage-audit-log", nil).must(t, http.StatusOK)
+	r := a.call("GET", "/v2.1/os-instance_usage_audit_log", nil).must(t, http.StatusOK)
 	const p = "instance_usage_audit_logs."
 	if r.num(p+"num_hosts") != 1 || r.num(p+"num_hosts_not_run") != 1 || r.str(p+"hosts_not_run.0") != "host1" ||
 		r.num(p+"num_hosts_done") != 0 || r.num(p+"num_hosts_running") != 0 || r.num(p+"total_instances") != 0 ||
@@ -32,14 +32,14 @@ func TestUsageAuditLog(t *testing.T) {
 		{"2012-12-01 00:00:00.5", "2012-11-01 00:00:00", "2012-12-01 00:00:00"},
 		{"2013-01-05 1:2:3", "2012-12-01 00:00:00", "2013-01-01 00:00:00"},
 	} {
-		r := a.call("GET", "/v2.1/os-instance-usage-audit-log/"+url.PathEscape(c.before), nil).must(t, http.StatusOK)
+		r := a.call("GET", "/v2.1/os-instance_usage_audit_log/"+url.PathEscape(c.before), nil).must(t, http.StatusOK)
 		if r.str("instance_usage_audit_log.period_beginning") != c.begin || r.str("instance_usage_audit_log.period_ending") != c.end {
 			t.Fatalf("before %s: %s", c.before, r.raw)
 		}
 	}
-	a.call("GET", "/v2.1/os-instance-usage-audit-log/invalid_time", nil).fault(t, http.StatusBadRequest, "badRequest",
+	a.call("GET", "/v2.1/os-instance_usage_audit_log/invalid_time", nil).fault(t, http.StatusBadRequest, "badRequest",
 		"Invalid timestamp for date invalid_time")
-	a.call("GET", "/v2.1/os-instance-usage-audit-log", nil, "token=member").fault(t, http.StatusForbidden, "forbidden",
+	a.call("GET", "/v2.1/os-instance_usage_audit_log", nil, "token=member").fault(t, http.StatusForbidden, "forbidden",
 		"Policy doesn't allow os_compute_api:os-instance-usage-audit-log:list to be performed.")
-	a.call("GET", "/v2.1/os-instance-usage-audit-log/"+url.PathEscape("2012-12-12 10:00:00"), nil, "token=member").must(t, http.StatusForbidden)
+	a.call("GET", "/v2.1/os-instance_usage_audit_log/"+url.PathEscape("2012-12-12 10:00:00"), nil, "token=member").must(t, http.StatusForbidden)
 }
