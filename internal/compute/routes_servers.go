@@ -10,6 +10,8 @@ func (h *handlers) serverRoutes() []route {
 		{"GET " + p + "/servers/{id}", h.showServer, false},
 		{"PUT " + p + "/servers/{id}", h.updateServer, false},
 		{"DELETE " + p + "/servers/{id}", h.deleteServer, false},
+		{"GET " + p + "/servers/{id}/ips", h.listServerAddresses, false},
+		{"GET " + p + "/servers/{id}/ips/{label}", h.showServerAddresses, false},
 
 		{"GET " + p + "/servers/{id}/metadata", h.listServerMetadata, false},
 		{"POST " + p + "/servers/{id}/metadata", h.createServerMetadata, false},
