@@ -128,6 +128,8 @@ var policyDefaults = slices.Concat(basePolicies, flavorPolicies, keypairPolicies
 	serverActionPolicies, // server_actions_policy.go
 	consolePolicies,      // consoles.go
 	morePolicies,         // below: hosts, backups, passwords, audit log, migrations, events
+	addressPolicies,      // server_ips.go
+	extensionPolicies,    // extensions.go
 )
 
 // PolicyDefaults returns the compute rules in code, for sample policy

@@ -34,5 +34,8 @@ func (h *handlers) moreRoutes() []route {
 		{"POST " + p + "/os-server-external-events", h.createExternalEvents, false},
 
 		{"GET " + p + "/os-migrations", h.listMigrations, false},
+
+		{"GET " + p + "/extensions", h.listExtensions, false},
+		{"GET " + p + "/extensions/{alias}", h.showExtension, false},
 	}
 }
