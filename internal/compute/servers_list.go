@@ -220,8 +220,10 @@ func (s *Service) serverQuery(r *http.Request, p *authn.Principal, detail bool) 
 		}
 		q.Locked = &l
 	}
-	allTenants := false
-	if _, ok := params["all_tenants"]; ok {
+	// Nova's is_all_tenants: present with no value ("?all_tenants=", as
+	// novaclient and tempest send it) turns it on.
+	_, allTenants := params["all_tenants"]
+	if allTenants && last("all_tenants") != "" {
 		if allTenants, err = boolFromString(last("all_tenants"), true); err != nil {
 			return q, false, err
 		}

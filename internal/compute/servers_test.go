@@ -344,6 +344,12 @@ func TestServerList(t *testing.T) {
 		{"?host=host1&all_tenants=1", "2.1", "admin", "beta"},
 		{"?all_tenants=1&name=alpha", "2.1", "admin", "alpha-alt,alpha"},
 		{"?all_tenants=1&project_id=" + altProject, "2.1", "admin", "alpha-alt"},
+		{"?all_tenants=&name=alpha", "2.1", "admin", "alpha-alt,alpha"}, // no value: on, as Nova's is_all_tenants
+		{"?all_tenants&name=alpha", "2.1", "admin", "alpha-alt,alpha"},
+		{"?all_tenants=0&name=alpha", "2.1", "admin", ""},
+		{"?tenant_id=" + altProject, "2.1", "admin", ""}, // ignored without all_tenants
+		{"?all_tenants=&tenant_id=" + altProject, "2.1", "admin", "alpha-alt"},
+		{"?all_tenants=&tenant_id=" + adminProject, "2.1", "admin", ""},
 		{"?status=UNKNOWN_STATUS", "2.1", "member", ""},
 		{"?limit=0", "2.1", "member", ""},
 		{"?foo=bar", "2.74", "member", "gamma,beta,alpine,alpha"},
@@ -352,6 +358,8 @@ func TestServerList(t *testing.T) {
 			t.Errorf("GET /servers%s at %s as %s = %q, want %q", c.query, c.ver, c.token, got, c.want)
 		}
 	}
+	a.call("GET", "/v2.1/servers?all_tenants=", nil, "token=member").fault(t, 403, "forbidden", "")
+	a.call("GET", "/v2.1/servers?all_tenants=maybe", nil, "token=admin").fault(t, 400, "badRequest", "")
 	a.call("GET", "/v2.1/servers?status=nonsense", nil, "2.38", "token=member").fault(t, 400, "badRequest", "Invalid status value")
 	a.call("GET", "/v2.1/servers?foo=bar", nil, "2.75", "token=member").fault(t, 400, "badRequest", "")
 	a.call("GET", "/v2.1/servers?sort_key=host", nil, "token=member").fault(t, 403, "forbidden", "Only administrators can sort servers by host")
