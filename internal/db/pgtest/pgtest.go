@@ -70,11 +70,12 @@ func Start(t testing.TB) string {
 			_ = syscall.Kill(-srv.Process.Pid, syscall.SIGKILL)
 		}
 	})
+	// Ready means accepting connections: the port opens earlier, while
+	// the server still answers "the database system is starting up".
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err == nil {
-			c.Close()
+		ready := exec.Command(filepath.Join(bin, "pg_isready"), "-q", "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "nimbus")
+		if ready.Run() == nil {
 			break
 		}
 		if time.Now().After(deadline) {
