@@ -379,6 +379,9 @@ func (h *handlers) actionRebuild(w http.ResponseWriter, r *http.Request, id stri
 			}
 			return invalidField(f.name, raw, fmt.Sprintf("%s is not a '%s'", pyRepr(raw), format))
 		}
+		if f.v6 {
+			s = canonicalIPv6(s)
+		}
 		*f.dst = &s
 	}
 	if raw, ok := o["personality"]; ok {

@@ -89,7 +89,21 @@ func ipField(field string, raw json.RawMessage, v4, v6 bool) (string, error) {
 			return "", invalidField(field, raw, pyRepr(raw)+" is not a 'ipv6'")
 		}
 	}
+	if v6 && !v4 {
+		return canonicalIPv6(s), nil
+	}
 	return s, nil
+}
+
+// canonicalIPv6 is the form Nova stores accessIPv6 in (its IPV6AddressField
+// through netaddr): "0000:0000:0000:0000:0000:babe:220.12.22.2" is
+// "::babe:dc0c:1602".
+func canonicalIPv6(s string) string {
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is6() {
+		return s
+	}
+	return a.String()
 }
 
 // positiveCount reads Nova's positive_integer (min_count, max_count).
