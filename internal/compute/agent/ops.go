@@ -40,6 +40,10 @@ func (a *Agent) serve(ctx context.Context, body []byte) rpc.Reply {
 	if e := req.Check(); e != nil {
 		return fail(hypervisor.NoState, e)
 	}
+	if req.Op == rpc.HostUptime {
+		// About the host, no guest's lock to wait for, nothing to report.
+		return a.hostUptime()
+	}
 	// A stopping agent cuts its operations short rather than waiting for
 	// the callers' deadlines.
 	ctx, cancel := context.WithCancel(ctx)

@@ -103,6 +103,14 @@ const (
 	// ONE connection, within ConsoleAcceptTimeout of the reply, and
 	// relays it until either side closes: ask again for each client.
 	GetConsole Op = "get_console"
+
+	// HostUptime answers in Reply.Output the host's uptime as the
+	// `uptime` command prints it (Nova's get_host_uptime), e.g.
+	// " 08:32:11 up 93 days, 18:25,  1 user,  load average: 0.20, 0.12, 0.14".
+	// It is about the host, not a guest: Instance may be empty, and the
+	// agent answers without waiting for any guest's operation. Added to
+	// version 1: an older agent answers CodeBadRequest (unknown operation).
+	HostUptime Op = "get_host_uptime"
 )
 
 // ConsoleAcceptTimeout is how long a serial console endpoint (GetConsole)
@@ -111,7 +119,10 @@ const ConsoleAcceptTimeout = 30 * time.Second
 
 // Ops lists every operation an agent of this Version serves.
 var Ops = []Op{BuildAndRun, PowerOff, PowerOn, Reboot, Pause, Unpause, Suspend, Resume, Destroy, ConsoleOutput, Snapshot, GetInfo,
-	Resize, ConfirmResize, RevertResize, Rescue, Unrescue, GetConsole}
+	Resize, ConfirmResize, RevertResize, Rescue, Unrescue, GetConsole, HostUptime}
+
+// HostOp reports whether op is about the host rather than one guest.
+func HostOp(op Op) bool { return op == HostUptime }
 
 // Request is one conductor-to-agent call. Instance is always set; the
 // arguments of the Op only when it takes them.
@@ -225,7 +236,7 @@ type Reply struct {
 	// get to the guest, and it is 0 and means nothing.
 	PowerState hypervisor.PowerState `json:"power_state"`
 	Info       *Info                 `json:"info,omitempty"`    // get_info
-	Output     *string               `json:"output,omitempty"`  // get_console_output; invalid UTF-8 shows as U+FFFD
+	Output     *string               `json:"output,omitempty"`  // get_console_output (invalid UTF-8 shows as U+FFFD), get_host_uptime
 	Console    *ConsoleEndpoint      `json:"console,omitempty"` // get_console
 }
 
@@ -295,6 +306,9 @@ func (r *Request) Check() *Error {
 	}
 	if !known {
 		return Errorf(CodeBadRequest, false, "unknown operation %q", r.Op)
+	}
+	if HostOp(r.Op) {
+		return nil
 	}
 	if !ValidID(r.Instance.UUID) {
 		return Errorf(CodeBadRequest, false, "invalid instance uuid %q", r.Instance.UUID)

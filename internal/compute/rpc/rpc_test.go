@@ -28,6 +28,7 @@ func TestWireShapes(t *testing.T) {
 	at := time.Date(2026, 1, 2, 3, 4, 5, 600000000, time.UTC)
 	ten := 10
 	out := "[    0.000000] Linux version 6.1.0\n"
+	uptime := " 08:32:11 up 93 days, 18:25,  1 user,  load average: 0.20, 0.12, 0.14"
 	yes, no := true, false
 	msgs := map[string]any{
 		"build_request": Request{
@@ -62,9 +63,11 @@ func TestWireShapes(t *testing.T) {
 		"get_console_request": Request{V: 1, Op: GetConsole, Instance: Instance{UUID: uuid}, Console: &ConsoleRequest{Type: ConsoleNoVNC}},
 		"reply_get_console": Reply{V: 1, OK: true, PowerState: hypervisor.Running,
 			Console: &ConsoleEndpoint{Kind: EndpointVNC, Host: "192.0.2.10", Port: 5901}},
-		"reply_ok":      Reply{V: 1, OK: true, PowerState: hypervisor.Running},
-		"reply_console": Reply{V: 1, OK: true, PowerState: hypervisor.Running, Output: &out},
-		"reply_info":    Reply{V: 1, OK: true, PowerState: hypervisor.Paused, Info: &Info{PowerState: hypervisor.Paused, VCPUs: 2, MemoryMB: 2048, CPUTimeNS: 1500000000}},
+		"host_uptime_request": Request{V: 1, Op: HostUptime, RequestID: "req-6c4d"},
+		"reply_host_uptime":   Reply{V: 1, OK: true, Output: &uptime},
+		"reply_ok":            Reply{V: 1, OK: true, PowerState: hypervisor.Running},
+		"reply_console":       Reply{V: 1, OK: true, PowerState: hypervisor.Running, Output: &out},
+		"reply_info":          Reply{V: 1, OK: true, PowerState: hypervisor.Paused, Info: &Info{PowerState: hypervisor.Paused, VCPUs: 2, MemoryMB: 2048, CPUTimeNS: 1500000000}},
 		"reply_error": Reply{V: 1, PowerState: hypervisor.NoState,
 			Error: Errorf(CodeBuildFailed, true, "Build of instance %s aborted: no space left on device", uuid)},
 		"update_task": Update{V: 1, Host: "compute1", Boot: "9f86d081884c7d65", Seq: 7, At: at, UUID: uuid,
@@ -132,6 +135,8 @@ func TestCheck(t *testing.T) {
 		{"valid serial console", Request{V: 1, Op: GetConsole, Instance: Instance{UUID: uuid}, Console: &ConsoleRequest{Type: "serial"}}, ""},
 		{"spice console", Request{V: 1, Op: GetConsole, Instance: Instance{UUID: uuid}, Console: &ConsoleRequest{Type: "spice-html5"}}, CodeBadRequest},
 		{"console without a type", Request{V: 1, Op: GetConsole, Instance: Instance{UUID: uuid}}, CodeBadRequest},
+		{"host uptime needs no instance", Request{V: 1, Op: HostUptime}, ""},
+		{"host uptime of a newer version", Request{V: Version + 1, Op: HostUptime}, CodeUnsupportedVersion},
 		{"snapshot to vmdk", Request{V: 1, Op: Snapshot, Instance: Instance{UUID: uuid}, Snapshot: &SnapshotTarget{ImageID: "img", DiskFormat: "vmdk"}}, CodeBadRequest},
 	}
 	for _, tc := range tests {
