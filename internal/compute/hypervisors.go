@@ -31,6 +31,9 @@ type Hypervisor struct {
 	// Servers are the node's instances (for with_servers and the old
 	// /servers route); nil unless asked for.
 	Servers []HypervisorServer
+	// Uptime is what `uptime` printed on the host, for the detail views
+	// from 2.88; nil when not asked or the host did not tell.
+	Uptime *string
 }
 
 // HypervisorServer is a server as os-hypervisors lists it.
@@ -261,7 +264,7 @@ func toHypervisor(r *http.Request, hv *Hypervisor, detail, withServers bool) map
 		out["host_ip"] = hv.HostIP
 		out["service"] = map[string]any{"id": svcID, "host": hv.Host, "disabled_reason": hv.Service.DisabledReason}
 		if v.AtLeast(88) {
-			out["uptime"] = nil // no driver reports one
+			out["uptime"] = hv.Uptime
 		} else {
 			for k, n := range hv.resources() {
 				out[k] = n
@@ -364,6 +367,9 @@ func (h *handlers) hypervisorList(w http.ResponseWriter, r *http.Request, detail
 	if err != nil {
 		return err
 	}
+	if detail && v.AtLeast(88) {
+		h.svc.fillUptimes(r.Context(), list)
+	}
 	out := make([]map[string]any, 0, len(list))
 	for _, hv := range list {
 		out = append(out, toHypervisor(r, hv, detail, q.WithServers))
@@ -422,6 +428,9 @@ func (h *handlers) showHypervisor(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
+	if mv(r).AtLeast(88) {
+		h.svc.fillUptimes(r.Context(), []*Hypervisor{hv})
+	}
 	return writeJSON(w, http.StatusOK, map[string]any{"hypervisor": toHypervisor(r, hv, true, withServers)})
 }
 
@@ -440,22 +449,6 @@ func queryCheckFrom(r *http.Request, allowed ...string) error {
 	sort.Strings(keys)
 	return fault.BadRequestf("Invalid input for query parameters %s. Value: %s. Additional properties are not allowed ('%s' was unexpected)",
 		keys[0], r.URL.Query().Get(keys[0]), keys[0])
-}
-
-// hypervisorUptime: no driver reports a host's uptime to the API, which
-// Nova answers with 501.
-func (h *handlers) hypervisorUptime(w http.ResponseWriter, r *http.Request) error {
-	if err := h.svc.authorize(principal(r), policyHypervisorsUptime, map[string]any{}); err != nil {
-		return err
-	}
-	id, err := hypervisorID(r)
-	if err != nil {
-		return err
-	}
-	if _, err := h.svc.GetHypervisor(r.Context(), principal(r), policyHypervisorsUptime, id, false); err != nil {
-		return err
-	}
-	return fault.New(fault.NotImplemented, "The requested functionality is not supported.")
 }
 
 func (h *handlers) hypervisorStatistics(w http.ResponseWriter, r *http.Request) error {
