@@ -80,24 +80,16 @@ func (c *Conductor) onUpdate(ctx context.Context, body []byte) error {
 		return nil
 	}
 	power := int(u.PowerState)
-	vm := inst.VMState
-	switch inst.VMState {
-	case instances.Active:
-		switch power {
-		case instances.PowerShutdown, instances.PowerCrashed, instances.PowerNoState:
-			// The guest stopped on its own (or its QEMU died): Nova
-			// calls the stop API; it is SHUTOFF and os-start works.
-			vm = instances.Stopped
-		case instances.PowerSuspended:
-			vm = instances.Stopped
+	vm := syncedVM(inst.VMState, power)
+	if vm != inst.VMState {
+		// Updates may arrive after the result of a later operation (a
+		// rebuild's destroy, then its spawn): before a guest is taken
+		// for stopped, its host is asked how it is now, as Nova's sync
+		// asks the driver.
+		if now, ok := c.currentPower(ctx, u.Host, inst); ok {
+			power = now
+			vm = syncedVM(inst.VMState, power)
 		}
-	case instances.Paused:
-		if power == instances.PowerShutdown || power == instances.PowerCrashed || power == instances.PowerNoState {
-			vm = instances.Stopped
-		}
-	case instances.Building, instances.Error, instances.Stopped, instances.Suspended, instances.Rescued,
-		instances.Resized, instances.Shelved, instances.ShelvedOffloaded, instances.SoftDeleted:
-		// Nova only records the power state.
 	}
 	if power == inst.PowerState && vm == inst.VMState {
 		return nil
@@ -115,4 +107,39 @@ func (c *Conductor) onUpdate(ctx context.Context, body []byte) error {
 		c.log.Info("power state sync", "instance", inst.UUID, "host", u.Host, "vm_state", vm, "power_state", power)
 	}
 	return err
+}
+
+// syncedVM is the vm state Nova's power state sync gives an instance in
+// state vm whose guest is in power state power (without a task).
+func syncedVM(vm string, power int) string {
+	switch vm {
+	case instances.Active:
+		switch power {
+		case instances.PowerShutdown, instances.PowerCrashed, instances.PowerNoState:
+			// The guest stopped on its own (or its QEMU died): Nova
+			// calls the stop API; it is SHUTOFF and os-start works.
+			return instances.Stopped
+		case instances.PowerSuspended:
+			return instances.Stopped
+		}
+	case instances.Paused:
+		if power == instances.PowerShutdown || power == instances.PowerCrashed || power == instances.PowerNoState {
+			return instances.Stopped
+		}
+	}
+	// Building, Error, Stopped, Suspended, Rescued, Resized, Shelved,
+	// ShelvedOffloaded, SoftDeleted: Nova only records the power state.
+	return vm
+}
+
+// currentPower asks host for the power state of inst's guest now (no
+// guest is no state); false when the host does not answer.
+func (c *Conductor) currentPower(ctx context.Context, host string, inst *instances.Instance) (int, bool) {
+	rep, err := c.call(ctx, host, rpc.Request{Op: rpc.GetInfo, Instance: rpcInstance(inst, nil)}, min(c.o.OpTimeout, 10*time.Second))
+	var re *rpc.Error
+	if err != nil && !(errors.As(err, &re) && re.Code == rpc.CodeNotFound) {
+		c.log.Warn("power state sync: the host does not tell the guest's state", "instance", inst.UUID, "host", host, "err", err)
+		return 0, false
+	}
+	return int(rep.PowerState), true
 }
