@@ -64,7 +64,8 @@ func TestExternalEvents(t *testing.T) {
 	}
 
 	// Refusals.
-	post("admin", "2.1", map[string]any{"name": "network-changed", "server_uuid": srv}).fault(t, http.StatusForbidden, "forbidden",
+	post("admin", "2.1", map[string]any{"name": "network-changed", "server_uuid": srv}).must(t, http.StatusOK)
+	post("member", "2.1", map[string]any{"name": "network-changed", "server_uuid": srv}).fault(t, http.StatusForbidden, "forbidden",
 		"Policy doesn't allow os_compute_api:os-server-external-events:create to be performed.")
 	post("neutron", "2.50", map[string]any{"name": "volume-extended", "server_uuid": srv, "tag": "v"}).fault(t, http.StatusBadRequest,
 		"badRequest", "Invalid input for field/attribute events/0/name. Value: volume-extended. 'volume-extended' is not one of "+

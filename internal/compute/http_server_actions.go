@@ -69,6 +69,10 @@ func (h *handlers) serverActionTable() map[string]serverActionDef {
 		"os-migrateLive":      {1, h.actionMigrateLive},
 		"trigger_crash_dump":  {17, h.actionTriggerCrashDump},
 		"changePassword":      {1, h.actionChangePassword},
+		"os-getVNCConsole":    {1, h.legacyConsoleAction("os-getVNCConsole", "vnc", []string{"novnc", "xvpvnc"})},
+		"os-getSerialConsole": {1, h.legacyConsoleAction("os-getSerialConsole", "serial", []string{"serial"})},
+		"os-getSPICEConsole":  {1, h.legacyConsoleAction("os-getSPICEConsole", "spice", []string{"spice-html5"})},
+		"os-getRDPConsole":    {1, h.legacyConsoleAction("os-getRDPConsole", "rdp", []string{"rdp-html5"})},
 	}
 }
 

@@ -339,8 +339,14 @@ func readServerCreate(r *http.Request) (ServerSpec, error) {
 				return spec, err
 			}
 			if n, ok := o["name"]; ok {
-				if _, err := nameField("name", n, v.Legacy()); err != nil {
+				name, err := nameField("name", n, v.Legacy())
+				if err != nil {
 					return spec, err
+				}
+				// Without a network service the only group is the
+				// default one every project has.
+				if name != "default" {
+					return spec, fault.BadRequestf("Security group %s not found.", name)
 				}
 			}
 		}

@@ -666,18 +666,16 @@ func (s *Service) DeleteServer(ctx context.Context, p *authn.Principal, uuid, re
 		}
 		return nil
 	}
-	prev := inst.TaskState
-	_, err = s.instances.Update(ctx, uuid, instances.Guard{ExpectTask: []string{prev}}, func(i *instances.Instance) error {
+	// Delete wins over any task under way, as Nova's: the conductor's
+	// own writes are guarded by the task state they expect, so they fail
+	// once it is deleting, and the delete task cleans up after them.
+	_, err = s.instances.Update(ctx, uuid, instances.Guard{}, func(i *instances.Instance) error {
 		i.TaskState = instances.TaskDeleting
 		return nil
 	})
 	switch {
 	case errors.Is(err, instances.ErrNotFound):
 		return fault.NotFoundf("Instance could not be found")
-	case errors.Is(err, instances.ErrConflict):
-		// Something else moved the task state meanwhile: Nova's
-		// UnexpectedTaskStateError for delete is a 409.
-		return fault.Conflictf("Cannot 'delete' instance %s while it is in task_state %s", uuid, prev)
 	case err != nil:
 		return err
 	}
