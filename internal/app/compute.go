@@ -115,7 +115,8 @@ func runCompute(ctx context.Context, cfg config.Config, env computeEnv) error {
 			selector = sched
 		}
 		c, err := conductor.New(conductor.Options{Store: store, Bus: env.bus, Scheduler: selector,
-			Placement: placementClient, Host: cfg.ComputeHost(), Log: env.log.With("service", "compute-conductor")})
+			Placement: placementClient, Host: cfg.ComputeHost(), Log: env.log.With("service", "compute-conductor"),
+			Images: serviceImages{glanceclient.New(computeImageURL(cfg), nil), env.tokens}})
 		if err != nil {
 			return err
 		}
@@ -254,6 +255,20 @@ func computePlacementURL(cfg config.Config) string {
 		return cfg.Compute.PlacementURL
 	}
 	return "http://" + net.JoinHostPort(cfg.Host(), strconv.Itoa(cfg.Placement.Port))
+}
+
+// serviceImages deletes images as the service user, for the conductor.
+type serviceImages struct {
+	client *glanceclient.Client
+	tokens authn.TokenSource
+}
+
+func (s serviceImages) DeleteImage(ctx context.Context, id string) error {
+	tok, err := s.tokens.Token(ctx)
+	if err != nil {
+		return fmt.Errorf("service token: %w", err)
+	}
+	return s.client.DeleteImage(ctx, tok, id)
 }
 
 // imageClient is the agent's image fetcher and uploader as the service

@@ -326,6 +326,9 @@ func (c *Conductor) unshelve(ctx context.Context, t tasks.Task) error {
 				i.Fault = faultOf(err)
 			}
 		})
+		if err == nil && uerr == nil {
+			c.deleteShelvedImage(ctx, inst)
+		}
 		return uerr
 	}
 	// Offloaded: schedule (no reschedules, as Nova's unshelve) and build
@@ -376,7 +379,21 @@ func (c *Conductor) unshelve(ctx context.Context, t tasks.Task) error {
 		c.destroyQuietly(placed, sel.Host)
 		return c.freeAllocations(ctx, inst.UUID)
 	}
+	if err == nil {
+		c.deleteShelvedImage(ctx, placed)
+	}
 	return err
+}
+
+// deleteShelvedImage deletes the snapshot inst was shelved to, now that
+// it runs again. A failure leaves the image behind, logged.
+func (c *Conductor) deleteShelvedImage(ctx context.Context, inst *instances.Instance) {
+	if c.o.Images == nil || inst.ShelvedImageID == "" {
+		return
+	}
+	if err := c.o.Images.DeleteImage(ctx, inst.ShelvedImageID); err != nil {
+		c.log.Warn("delete the shelve snapshot", "instance", inst.UUID, "image", inst.ShelvedImageID, "err", err)
+	}
 }
 
 func (c *Conductor) failUnshelve(ctx context.Context, uuid string, expect []string, err error) error {

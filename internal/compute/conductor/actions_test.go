@@ -43,6 +43,12 @@ func TestShelveAndUnshelve(t *testing.T) {
 	if got.Host != "host1" || got.ShelvedImageID != "" || got.PowerState != instances.PowerRunning || len(c.allocations(inst.UUID)) != 1 {
 		t.Errorf("unshelved: host %q image %q power %d allocations %v", got.Host, got.ShelvedImageID, got.PowerState, c.allocations(inst.UUID))
 	}
+	c.images.mu.Lock()
+	_, kept := c.images.data["shelved1"]
+	c.images.mu.Unlock()
+	if kept {
+		t.Error("the shelve snapshot is still in the image service after unshelve")
+	}
 }
 
 func TestRebuild(t *testing.T) {

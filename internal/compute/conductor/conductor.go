@@ -59,6 +59,14 @@ type Options struct {
 	// Ratios are the allocation ratios and reserved amounts of the
 	// compute nodes' inventories; zero is placementclient.DefaultRatios.
 	Ratios placementclient.Ratios
+	// Images deletes the snapshot a shelve made once the server is
+	// unshelved, as Nova does; nil leaves it in the image service.
+	Images ImageDeleter
+}
+
+// ImageDeleter deletes an image as the service user.
+type ImageDeleter interface {
+	DeleteImage(ctx context.Context, id string) error
 }
 
 // Conductor runs the compute tasks. Make it with New, run it with Run.

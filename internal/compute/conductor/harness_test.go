@@ -62,7 +62,7 @@ func newCloud(t *testing.T) *cloud {
 		t.Fatal(err)
 	}
 	c.cond, err = New(Options{Store: c.store, Bus: b, Scheduler: c.sched, Placement: c.pl, Log: testLog(t, slog.LevelInfo),
-		Host: "ctl1", BuildTimeout: 20 * time.Second, OpTimeout: 10 * time.Second, ShutdownTimeout: 1})
+		Host: "ctl1", BuildTimeout: 20 * time.Second, OpTimeout: 10 * time.Second, ShutdownTimeout: 1, Images: c.images})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,6 +112,18 @@ func (m *images) Fetch(ctx context.Context, id string, w io.Writer) (string, err
 	}
 	_, err := w.Write(data)
 	return "raw", err
+}
+
+// DeleteImage is the conductor's image deleter (the images' store is
+// shared with the agents).
+func (m *images) DeleteImage(ctx context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.data[id]; !ok {
+		return fmt.Errorf("image %s: %w", id, agent.ErrImageNotFound)
+	}
+	delete(m.data, id)
+	return nil
 }
 
 func (m *images) Upload(ctx context.Context, id string, r io.Reader, size int64) error {
