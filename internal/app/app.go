@@ -73,7 +73,7 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 		return fmt.Errorf("create data dir: %w", err)
 	}
 
-	b, err := bus.Open(ctx, bus.Options{URL: cfg.Bus, DataDir: cfg.Path("nats"), Log: log.With("component", "bus"), Name: "nimbus"})
+	b, err := bus.Open(ctx, bus.Options{URL: cfg.Bus, Listen: cfg.BusListen, DataDir: cfg.Path("nats"), Log: log.With("component", "bus"), Name: "nimbus"})
 	if err != nil {
 		return fmt.Errorf("bus: %w", err)
 	}

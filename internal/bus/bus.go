@@ -12,7 +12,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -27,6 +29,10 @@ type Options struct {
 	DataDir string       // embedded server: JetStream store directory (DATA/nats); "" keeps work in memory (tests)
 	Log     *slog.Logger // nil discards
 	Name    string       // client connection name shown by the server; "" is "nimbus"
+	// Listen is the embedded server's client address, host:port, so that
+	// processes of a split deployment can join it (`--bus nats://host:port`);
+	// "" is a random port on 127.0.0.1.
+	Listen string
 }
 
 // Limits of the embedded server. Idle memory of the whole cloud matters more
@@ -63,8 +69,8 @@ type Bus struct {
 }
 
 // Open connects to the bus, starting an embedded server when o.URL is "".
-// The embedded server listens on 127.0.0.1 on a random port (see ClientURL)
-// and this process talks to it in memory.
+// The embedded server listens on o.Listen, else on 127.0.0.1 on a random
+// port (see ClientURL), and this process talks to it in memory.
 func Open(ctx context.Context, o Options) (*Bus, error) {
 	log := o.Log
 	if log == nil {
@@ -107,7 +113,7 @@ func Open(ctx context.Context, o Options) (*Bus, error) {
 	}
 
 	if o.URL == "" {
-		if err := b.startServer(ctx, o.DataDir, name); err != nil {
+		if err := b.startServer(ctx, o.DataDir, o.Listen, name); err != nil {
 			return nil, err
 		}
 		copts = append(copts, nats.InProcessServer(b.srv))
@@ -128,7 +134,34 @@ func Open(ctx context.Context, o Options) (*Bus, error) {
 	return b, nil
 }
 
-func (b *Bus) startServer(ctx context.Context, dataDir, name string) error {
+func (b *Bus) startServer(ctx context.Context, dataDir, listen, name string) error {
+	host, port := "127.0.0.1", server.RANDOM_PORT
+	if listen != "" {
+		h, p, err := net.SplitHostPort(listen)
+		if err != nil {
+			return fmt.Errorf("embedded bus: listen address %q: %w", listen, err)
+		}
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 || n > 65535 {
+			return fmt.Errorf("embedded bus: listen address %q: bad port", listen)
+		}
+		if n == 0 {
+			n = server.RANDOM_PORT
+		}
+		if h == "" {
+			h = "0.0.0.0"
+		}
+		// The server only logs a failed listen and never becomes ready;
+		// trying the address first names the problem at once.
+		if n != server.RANDOM_PORT {
+			ln, err := net.Listen("tcp", net.JoinHostPort(h, strconv.Itoa(n)))
+			if err != nil {
+				return fmt.Errorf("embedded bus: %w", err)
+			}
+			ln.Close()
+		}
+		host, port = h, n
+	}
 	dir := dataDir
 	if dir == "" {
 		// JetStream needs a store directory even when every stream lives in
@@ -144,8 +177,8 @@ func (b *Bus) startServer(ctx context.Context, dataDir, name string) error {
 	}
 	opts := &server.Options{
 		ServerName:             name,
-		Host:                   "127.0.0.1",
-		Port:                   server.RANDOM_PORT,
+		Host:                   host,
+		Port:                   port,
 		NoSigs:                 true,
 		JetStream:              true,
 		StoreDir:               dir,

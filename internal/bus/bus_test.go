@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -445,5 +447,42 @@ func waitQueueEmpty(t *testing.T, b *Bus) {
 			t.Fatalf("%d tasks still queued", info.State.Msgs)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestOpenListen(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+
+	server := open(t, Options{Listen: addr, Name: "nimbus-up"})
+	if want := "nats://" + addr; server.ClientURL() != want {
+		t.Errorf("ClientURL = %q, want %q", server.ClientURL(), want)
+	}
+	// Another process joins at the configured address, not a random one.
+	agent := open(t, Options{URL: "nats://" + addr, Name: "agent"})
+	serveSum(t, agent, "compute.node1", nil)
+	var got int
+	if err := server.Call(t.Context(), "compute.node1", sum{40, 2}, &got); err != nil || got != 42 {
+		t.Errorf("Call to the joined agent = %d, %v; want 42", got, err)
+	}
+
+	// A taken address fails the start quickly, with the address named.
+	start := time.Now()
+	_, err = Open(t.Context(), Options{Listen: addr})
+	if err == nil || !strings.Contains(err.Error(), "embedded bus") {
+		t.Errorf("Open on a taken address: err = %v, want an embedded bus error", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Open on a taken address took %s", d)
+	}
+	for _, bad := range []string{"4222", "127.0.0.1:port", "127.0.0.1:70000"} {
+		if _, err := Open(t.Context(), Options{Listen: bad}); err == nil {
+			t.Errorf("Open(Listen %q) succeeded", bad)
+		}
 	}
 }

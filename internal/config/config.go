@@ -28,6 +28,10 @@ type Config struct {
 	LogLevel   string `toml:"log_level"`   // debug, info, warn, error
 	LogFormat  string `toml:"log_format"`  // text or json
 	Bus        string `toml:"bus"`         // nats:// URL; empty starts an embedded server
+	// BusListen is the embedded server's client address (host:port), for
+	// the processes of a split deployment to join with --bus; "" is a
+	// random port on 127.0.0.1, reachable by this process only.
+	BusListen string `toml:"bus_listen"`
 
 	Identity    IdentityConfig    `toml:"identity"`
 	Image       ImageConfig       `toml:"image"`
@@ -400,6 +404,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Bus != "" && !strings.HasPrefix(c.Bus, "nats://") && !strings.HasPrefix(c.Bus, "tls://") {
 		return fmt.Errorf("bus %q must be a nats:// URL", c.Bus)
+	}
+	if c.BusListen != "" {
+		if c.Bus != "" {
+			return errors.New("bus_listen is for the embedded bus server: leave it empty when bus is set")
+		}
+		_, p, err := net.SplitHostPort(c.BusListen)
+		if n, perr := strconv.Atoi(p); err != nil || perr != nil || n < 0 || n > 65535 {
+			return fmt.Errorf("bus_listen %q must be host:port", c.BusListen)
+		}
 	}
 	return nil
 }
