@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,8 +19,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/db"
 	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"github.com/nimbus-cloud/nimbus/internal/httpx"
-	"github.com/nimbus-cloud/nimbus/internal/image"
-	filestore "github.com/nimbus-cloud/nimbus/internal/image/store/file"
+	"github.com/nimbus-cloud/nimbus/internal/image/imagetest"
 )
 
 // These tests run the compute API with the product's image client
@@ -57,28 +55,13 @@ type proxyAPI struct {
 func newProxyAPI(t *testing.T, cfg compute.Config) *proxyAPI {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	idb, err := db.Open(ctx, filepath.Join(dir, "image.sqlite"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { idb.Close() })
-	st, err := filestore.New(filepath.Join(dir, "images"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	isvc, err := image.New(ctx, image.DefaultConfig(), image.Options{DB: idb, Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gsrv := httptest.NewServer(isvc.Handler(httpx.Options{}, proxyValidator))
-	t.Cleanup(gsrv.Close)
+	gurl := imagetest.Start(t, proxyValidator)
 	b, err := bus.Open(ctx, bus.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	gc := glanceclient.New(gsrv.URL, nil)
+	gc := glanceclient.New(gurl, nil)
 	svc, err := compute.New(ctx, cfg, compute.Options{DB: db.OpenTest(t, nil), Images: gc, Bus: b})
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +71,7 @@ func newProxyAPI(t *testing.T, cfg compute.Config) *proxyAPI {
 	}
 	csrv := httptest.NewServer(svc.Handler(httpx.Options{}, proxyValidator))
 	t.Cleanup(csrv.Close)
-	a := &proxyAPI{t: t, svc: svc, compute: csrv.URL, glance: gsrv.URL, images: gc, tasks: make(chan tasks.Task, 100)}
+	a := &proxyAPI{t: t, svc: svc, compute: csrv.URL, glance: gurl, images: gc, tasks: make(chan tasks.Task, 100)}
 	stop, err := b.Work(ctx, tasks.Queue, func(ctx context.Context, body []byte) error {
 		task, err := tasks.Decode(body)
 		if err != nil {

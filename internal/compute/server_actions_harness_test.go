@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -22,8 +21,7 @@ import (
 	"github.com/nimbus-cloud/nimbus/internal/db"
 	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"github.com/nimbus-cloud/nimbus/internal/httpx"
-	"github.com/nimbus-cloud/nimbus/internal/image"
-	filestore "github.com/nimbus-cloud/nimbus/internal/image/store/file"
+	"github.com/nimbus-cloud/nimbus/internal/image/imagetest"
 )
 
 // The server actions' tests run the compute API with the embedded bus
@@ -164,33 +162,7 @@ type glanceAPI struct {
 
 func newGlanceAPI(t *testing.T) *glanceAPI {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	idb, err := db.Open(ctx, filepath.Join(dir, "image.sqlite"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { idb.Close() })
-	st, err := filestore.New(filepath.Join(dir, "images"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := image.New(ctx, image.DefaultConfig(), image.Options{DB: idb, Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := authn.ValidatorFunc(func(ctx context.Context, token string) (*authn.Principal, error) {
-		p, ok := tokens[token]
-		if !ok {
-			return nil, fault.Unauthorizedf("The request you have made requires authentication.")
-		}
-		c := *p
-		c.Token, c.ExpiresAt = token, time.Now().Add(time.Hour)
-		return &c, nil
-	})
-	srv := httptest.NewServer(svc.Handler(httpx.Options{}, v))
-	t.Cleanup(srv.Close)
-	return &glanceAPI{url: srv.URL}
+	return &glanceAPI{url: imagetest.Start(t, imagetest.Tokens(tokens))}
 }
 
 func (g *glanceAPI) do(ctx context.Context, token, method, path, ctype string, body []byte) (int, []byte, error) {

@@ -8,19 +8,15 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/nimbus-cloud/nimbus/internal/authn"
 	"github.com/nimbus-cloud/nimbus/internal/bus"
 	"github.com/nimbus-cloud/nimbus/internal/compute/instances"
 	"github.com/nimbus-cloud/nimbus/internal/compute/tasks"
 	"github.com/nimbus-cloud/nimbus/internal/db"
-	"github.com/nimbus-cloud/nimbus/internal/fault"
 	"github.com/nimbus-cloud/nimbus/internal/httpx"
-	"github.com/nimbus-cloud/nimbus/internal/image"
-	filestore "github.com/nimbus-cloud/nimbus/internal/image/store/file"
+	"github.com/nimbus-cloud/nimbus/internal/image/imagetest"
 )
 
 // The servers' tests run the compute API with the embedded bus (build and
@@ -118,33 +114,7 @@ func (g *srvImages) put(t *testing.T, token, name string, data []byte, fields ma
 
 func newSrvImages(t *testing.T) *srvImages {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	d, err := db.Open(ctx, filepath.Join(dir, "image.sqlite"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	st, err := filestore.New(filepath.Join(dir, "images"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := image.New(ctx, image.DefaultConfig(), image.Options{DB: d, Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := authn.ValidatorFunc(func(ctx context.Context, token string) (*authn.Principal, error) {
-		p, ok := tokens[token]
-		if !ok {
-			return nil, fault.Unauthorizedf("The request you have made requires authentication.")
-		}
-		c := *p
-		c.Token, c.ExpiresAt = token, time.Now().Add(time.Hour)
-		return &c, nil
-	})
-	srv := httptest.NewServer(svc.Handler(httpx.Options{}, v))
-	t.Cleanup(srv.Close)
-	return &srvImages{url: srv.URL}
+	return &srvImages{url: imagetest.Start(t, imagetest.Tokens(tokens))}
 }
 
 // srvAPI is the compute API with a bus and an image service.

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"bytes"
-	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
@@ -13,17 +12,12 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/nimbus-cloud/nimbus/internal/authn"
 	"github.com/nimbus-cloud/nimbus/internal/compute/hypervisor"
 	"github.com/nimbus-cloud/nimbus/internal/compute/hypervisor/fake"
 	"github.com/nimbus-cloud/nimbus/internal/compute/rpc"
-	"github.com/nimbus-cloud/nimbus/internal/db"
-	"github.com/nimbus-cloud/nimbus/internal/fault"
-	"github.com/nimbus-cloud/nimbus/internal/httpx"
-	"github.com/nimbus-cloud/nimbus/internal/image"
-	filestore "github.com/nimbus-cloud/nimbus/internal/image/store/file"
+	"github.com/nimbus-cloud/nimbus/internal/image/imagetest"
 )
 
 const glanceToken = "service-token"
@@ -37,33 +31,10 @@ type glanceServer struct {
 
 func newGlance(t *testing.T) *glanceServer {
 	t.Helper()
-	ctx := t.Context()
-	dir := t.TempDir()
-	idb, err := db.Open(ctx, filepath.Join(dir, "image.sqlite"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { idb.Close() })
-	st, err := filestore.New(filepath.Join(dir, "images"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := image.New(ctx, image.DefaultConfig(), image.Options{DB: idb, Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := authn.ValidatorFunc(func(_ context.Context, token string) (*authn.Principal, error) {
-		if token != glanceToken {
-			return nil, fault.Unauthorizedf("The request you have made requires authentication.")
-		}
-		return &authn.Principal{
-			UserID: "nova", UserName: "nova", ProjectID: "service", ProjectName: "service",
-			Roles: []string{"admin", "member", "reader"}, Token: token, ExpiresAt: time.Now().Add(time.Hour),
-		}, nil
-	})
-	srv := httptest.NewServer(svc.Handler(httpx.Options{}, v))
-	t.Cleanup(srv.Close)
-	return &glanceServer{t: t, URL: srv.URL}
+	url := imagetest.Start(t, imagetest.Tokens(map[string]*authn.Principal{glanceToken: {
+		UserID: "nova", UserName: "nova", ProjectID: "service", ProjectName: "service",
+		Roles: []string{"admin", "member", "reader"}}}))
+	return &glanceServer{t: t, URL: url}
 }
 
 // create makes a queued image and returns its id.

@@ -5,18 +5,12 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/nimbus-cloud/nimbus/internal/authn"
 	"github.com/nimbus-cloud/nimbus/internal/compute/instances"
-	"github.com/nimbus-cloud/nimbus/internal/db"
 	"github.com/nimbus-cloud/nimbus/internal/fault"
-	"github.com/nimbus-cloud/nimbus/internal/httpx"
-	"github.com/nimbus-cloud/nimbus/internal/image"
-	filestore "github.com/nimbus-cloud/nimbus/internal/image/store/file"
+	"github.com/nimbus-cloud/nimbus/internal/image/imagetest"
 )
 
 var callers = map[string]*authn.Principal{
@@ -28,33 +22,7 @@ var callers = map[string]*authn.Principal{
 // newImageService runs the real image service on httptest.
 func newImageService(t *testing.T) string {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	d, err := db.Open(ctx, filepath.Join(dir, "image.sqlite"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	st, err := filestore.New(filepath.Join(dir, "images"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := image.New(ctx, image.DefaultConfig(), image.Options{DB: d, Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := authn.ValidatorFunc(func(ctx context.Context, token string) (*authn.Principal, error) {
-		p, ok := callers[token]
-		if !ok {
-			return nil, fault.Unauthorizedf("The request you have made requires authentication.")
-		}
-		c := *p
-		c.Token, c.ExpiresAt = token, time.Now().Add(time.Hour)
-		return &c, nil
-	})
-	srv := httptest.NewServer(svc.Handler(httpx.Options{}, v))
-	t.Cleanup(srv.Close)
-	return srv.URL
+	return imagetest.Start(t, imagetest.Tokens(callers))
 }
 
 func upload(t *testing.T, base, token, id string, data []byte) {
