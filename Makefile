@@ -3,7 +3,7 @@
 GO   ?= go
 DATA ?= ./data
 
-.PHONY: all build up test deps unit e2e e2e-identity e2e-tempest e2e-image e2e-tempest-image e2e-placement e2e-compute e2e-servers e2e-objectstore e2e-tempest-object-storage e2e-tempest-compute bench-identity bench-image bench-objectstore bench-compute load
+.PHONY: all build up test deps unit e2e e2e-identity e2e-tempest e2e-image e2e-tempest-image e2e-placement e2e-compute e2e-servers e2e-compute-split e2e-objectstore e2e-tempest-object-storage e2e-tempest-compute bench-identity bench-image bench-objectstore bench-compute load
 
 all: build
 
@@ -43,6 +43,7 @@ e2e: build
 	test/e2e/placement.sh || rc=1; \
 	test/e2e/compute.sh || rc=1; \
 	test/e2e/servers.sh || rc=1; \
+	test/e2e/compute-split.sh || rc=1; \
 	test/e2e/tempest-compute.sh || rc=1; \
 	test/e2e/objectstore.sh || rc=1; \
 	test/e2e/tempest-object-storage.sh || rc=1; \
@@ -69,6 +70,12 @@ e2e-compute: build
 # Boots the test guest (test/guest/build-image.sh, cached) under QEMU.
 e2e-servers: build
 	test/e2e/servers.sh
+
+# Compute as separate processes on nimbus up's bus (fake driver): two
+# `serve compute-agent` hosts, one killed and shown down, and a
+# `serve compute-scheduler compute-conductor` process.
+e2e-compute-split: build
+	test/e2e/compute-split.sh
 
 # Tempest's compute API tests on the fake driver; failures by cause in
 # /tmp/tempest-compute-failures.txt.
