@@ -24,7 +24,7 @@ type computeFlags struct {
 	microversion         string
 	concurrency          string
 	servers, warmup      int
-	poll                 time.Duration
+	poll, consolePoll    time.Duration
 	timeout              time.Duration
 	marker               string
 	unlimitedQuota       bool
@@ -95,6 +95,7 @@ func computeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.IntVar(&f.servers, "servers", d.servers, "servers to create (per level for post and active)")
 	fs.IntVar(&f.warmup, "warmup", d.warmup, "servers created first and not counted (active)")
 	fs.DurationVar(&f.poll, "poll", d.poll, "interval of the polls for the servers' status")
+	fs.DurationVar(&f.consolePoll, "console-poll", 200*time.Millisecond, "active --marker: interval of os-getConsoleOutput; the line's time is the midpoint between the last poll without it and the first with it (fast polls take CPU from a TCG guest)")
 	fs.DurationVar(&f.timeout, "timeout", 5*time.Minute, "how long a server may take to leave BUILD (or to show --marker)")
 	fs.StringVar(&f.marker, "marker", "", `active: also wait for this console line ("{id}" is replaced with the server's id), e.g. "nimbus-guest: instance {id}"`)
 	fs.BoolVar(&f.unlimitedQuota, "unlimited-quota", true, "set the project's instances, cores and ram quotas to -1 first (needs admin)")
@@ -123,8 +124,8 @@ func computeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "nimbus-load compute: --concurrency: %v\n", err)
 		return 2
 	}
-	if f.servers < 1 || f.warmup < 0 || f.poll <= 0 || f.timeout <= 0 {
-		fmt.Fprintln(stderr, "nimbus-load compute: --servers must be positive, --warmup not negative, --poll and --timeout positive")
+	if f.servers < 1 || f.warmup < 0 || f.poll <= 0 || f.consolePoll <= 0 || f.timeout <= 0 {
+		fmt.Fprintln(stderr, "nimbus-load compute: --servers must be positive, --warmup not negative, --poll, --console-poll and --timeout positive")
 		return 2
 	}
 	if f.password == "" {

@@ -14,6 +14,7 @@ import (
 // bootTimes are one server's times from the start of its POST.
 type bootTimes struct {
 	post, active, marker time.Duration
+	markerSpan           time.Duration // the marker came within ±markerSpan/2
 }
 
 // active measures POST -> ACTIVE (and -> the console marker) at each level.
@@ -74,7 +75,7 @@ func (r *computeRun) active(ctx context.Context, levels []int) error {
 func (t bootTimes) String() string {
 	s := fmt.Sprintf("POST %s, ACTIVE after %s", ms(t.post), ms(t.active))
 	if t.marker > 0 {
-		s += fmt.Sprintf(", console marker after %s", ms(t.marker))
+		s += fmt.Sprintf(", console marker after %s (±%s)", ms(t.marker), ms(t.markerSpan/2))
 	}
 	return s
 }
@@ -118,12 +119,20 @@ func (r *computeRun) boot(ctx context.Context) (t bootTimes, err error) {
 	marker := strings.ReplaceAll(r.f.marker, "{id}", id)
 	var last string // the last output that came
 	var lastErr error
+	// The line came out between the start of the last poll that did not
+	// have it (lo) and the answer of the first that did: the midpoint is
+	// the estimate, so that slow polls (which leave the guest the CPU)
+	// cost accuracy but add no bias.
+	lo := t.active
 	for {
+		sent := time.Since(t0)
 		out, err := r.n.consoleOutput(wctx, id, 200)
 		if err == nil && strings.Contains(out, marker) {
-			t.marker = time.Since(t0)
+			hi := time.Since(t0)
+			t.marker, t.markerSpan = (lo+hi)/2, hi-lo
 			return t, nil
 		}
+		lo = sent
 		if err == nil {
 			last = out
 		} else if wctx.Err() == nil {
@@ -136,7 +145,7 @@ func (r *computeRun) boot(ctx context.Context) (t bootTimes, err error) {
 			}
 			return t, fmt.Errorf("server %s: no console line %q after %s (%s)", id, marker, r.f.timeout, why)
 		}
-		sleep(wctx, r.f.poll)
+		sleep(wctx, r.f.consolePoll)
 	}
 }
 
