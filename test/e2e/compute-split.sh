@@ -179,6 +179,9 @@ wait_service node2 down "$DOWN_LIMIT"
 DOWN_S="$("$E2E_PY" -c "print(f'{($(e2e_now_us) - $KILLED) / 1e6:.1f}')")"
 log "node2 showed down ${DOWN_S}s after kill -9 (limit ${DOWN_LIMIT}s; Nova: service_down_time 60s, report_interval 10s)"
 expect_eq "node1 meanwhile" "$(service_state node1)" up
+run osc hypervisor list -f value -c "Hypervisor Hostname" -c State
+expect_line "hypervisors" "$OUT" "node2 down"
+expect_line "hypervisors" "$OUT" "node1 up"
 
 step "the server sent to node2 as its agent died ended ERROR with a fault"
 # The conductor gives up on a silent host after three missed heartbeats
@@ -234,10 +237,11 @@ split_start sched env NIMBUS_COMPUTE_HOST=split-conductor NIMBUS_COMPUTE_DB="$NI
   "$NIMBUS_BIN" serve compute-scheduler compute-conductor --bus "$BUS_URL" --data-dir "$SPLIT/sched" --log-level debug
 for i in $(seq 1 60); do
   OUT="$(osc compute service list --host split-conductor -f value -c Binary -c State 2>/dev/null)" || true
-  [ -n "$OUT" ] && break
+  grep -qx "nova-scheduler up" <<<"$OUT" && grep -qx "nova-conductor up" <<<"$OUT" && break
   sleep 0.5
 done
-log "$OUT"
+expect_line "services of host split-conductor" "$OUT" "nova-scheduler up"
+expect_line "services of host split-conductor" "$OUT" "nova-conductor up"
 # Builds are taken off one durable queue by whichever conductor asks
 # first: create servers in rounds until the new process has built some
 # (its debug log says "task done" for each build it ran).
@@ -260,4 +264,21 @@ step "no server is left, and placement holds no allocation"
 run osc server list -f value -c ID
 expect_eq "servers left" "$OUT" ""
 no_usage
+step "restart nimbus up: the agents reconnect to its bus on their own and take servers"
+split_stop sched
+nimbus_stop
+NIMBUS_BUS_LISTEN="127.0.0.1:$BUS_PORT" nimbus_start "$NIMBUS_DATA"
+wait_service node1 up 30
+wait_service node2 up 30
+create split-after-restart nova:node2
+wait_status "$SERVER" ACTIVE
+expect_eq "host of split-after-restart" "$(server_host "$SERVER")" node2
+run osc server delete --wait "$SERVER"
+
+step "an agent stopped gracefully (SIGTERM) shows down at once"
+T0=$(e2e_now_us)
+split_stop node1
+wait_service node1 down 10
+log "node1 down $((($(e2e_now_us) - T0) / 1000)) ms after SIGTERM"
+
 log "compute-split.sh: all $E2E_NSTEP steps passed (node2 down ${DOWN_S}s after kill -9)"
