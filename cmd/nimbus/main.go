@@ -109,7 +109,7 @@ func newFlags(name, summary string, stderr io.Writer) (*flag.FlagSet, *common) {
 	fs.StringVar(&c.dataDir, "data-dir", envOr("NIMBUS_DATA_DIR", "./data"), "directory for all state")
 	fs.StringVar(&c.configFile, "config", os.Getenv("NIMBUS_CONFIG"), "TOML configuration file")
 	fs.StringVar(&c.logLevel, "log-level", "", "debug, info, warn or error (default from config: info)")
-	fs.StringVar(&c.db, "db", "", "database for every service: postgres://... or a SQLite path (default DATA/db/SERVICE.sqlite)")
+	fs.StringVar(&c.db, "db", "", "identity's database: postgres://... or a SQLite path (default DATA/db/identity.sqlite; other services: NIMBUS_<SERVICE>_DB)")
 	fs.StringVar(&c.bus, "bus", "", "NATS server URL, nats://... (default: an embedded server)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: nimbus %s\n\n%s\n\nOptions:\n", name, summary)
