@@ -47,6 +47,8 @@ NETWORK_ONLY='^tempest\.api\.compute\.(security_groups|floating_ips|test_network
 NETWORK_ONLY+='|^tempest\.api\.compute\.admin\.(test_fixed_ips|test_fixed_ips_negative|test_networks|test_security_groups|test_floating_ips_bulk)\.'
 NETWORK_ONLY+='|\.QuotasSecurityGroupAdminNegativeTest\.'
 NETWORK_ONLY+='|\.(test_remove_server_all_security_groups|test_rescued_vm_add_remove_security_group|test_rescued_vm_associate_dissociate_floating_ip)\b'
+# ... and a server's addresses, which are empty without a network.
+NETWORK_ONLY+='|\.ServerAddressesTestJSON\.test_list_server_addresses\b'
 export TEMPEST_EXCLUDE_REGEX="${TEMPEST_EXCLUDE_REGEX:-$NETWORK_ONLY}"
 
 # The fake driver: servers become ACTIVE without a guest.
