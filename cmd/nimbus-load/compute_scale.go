@@ -281,6 +281,9 @@ watch:
 	}
 	<-creatorsDone
 	end := lastProgress
+	if watchErr != nil {
+		end = time.Now() // not all done: the rate is over the whole wait
+	}
 	created := make([]string, 0, len(postAt))
 	for id := range postAt {
 		created = append(created, id)
@@ -323,7 +326,7 @@ watch:
 	if firstErr != nil {
 		fmt.Fprintf(r.out, "  first POST error: %v\n", firstErr)
 	}
-	fmt.Fprintf(r.out, "%d ACTIVE, %d ERROR, %d still BUILD; last left BUILD %.2f s after the first POST: %.1f servers/s ACTIVE\n",
+	fmt.Fprintf(r.out, "%d ACTIVE, %d ERROR, %d still BUILD; %.2f s from the first POST to the last server out of BUILD (or the give-up): %.1f servers/s ACTIVE\n",
 		len(act), len(failed), len(postAt)-len(doneAt), el.Seconds(), rate)
 	fmt.Fprintf(r.out, "POST->ACTIVE p50 %s, p99 %s, max %s (%d lists of BUILD servers, every %s)\n",
 		ms(percentile(act, .5)), ms(percentile(act, .99)), ms(percentile(act, 1)), lists, r.f.poll)
