@@ -167,7 +167,8 @@ func newComputeAPI(ctx context.Context, cfg config.Config, env computeEnv, d *db
 	cc.PolicyFile = cfg.Compute.PolicyFile
 	cc.AuthURI = serviceURL(cfg, "identity")
 	cc.ForceConfigDrive = cfg.Compute.ForceConfigDrive
-	cc.Console = compute.ConsoleConfig{NoVNCBaseURL: cfg.Compute.NoVNCProxyBaseURL, SerialBaseURL: cfg.Compute.SerialProxyBaseURL}
+	cc.Console = compute.ConsoleConfig{NoVNCBaseURL: cfg.Compute.NoVNCProxyBaseURL, SerialBaseURL: cfg.Compute.SerialProxyBaseURL,
+		NoVNCPort: cfg.Compute.NoVNCProxyPort, SerialPort: cfg.Compute.SerialProxyPort}
 	svc, err := compute.New(ctx, cc, compute.Options{DB: d, Log: env.log.With("service", "compute"), Bus: env.bus,
 		Images: glanceclient.New(computeImageURL(cfg), nil)})
 	if err != nil {

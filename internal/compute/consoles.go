@@ -41,6 +41,9 @@ type ConsoleConfig struct {
 	// TokenTTL is how long a console URL works ([consoleauth]
 	// token_ttl); 0 is 10 minutes.
 	TokenTTL time.Duration
+	// NoVNCPort and SerialPort are the proxies' ports in the URLs made
+	// when the base URLs are ""; 0 is Nova's 6080 and 6083.
+	NoVNCPort, SerialPort int
 }
 
 // consoleConfig is the console configuration in force for a request.
@@ -50,11 +53,17 @@ func (s *Service) consoleConfig(r *http.Request) ConsoleConfig {
 	if u, err := url.Parse(s.baseURL(r)); err == nil && u.Hostname() != "" {
 		host = u.Hostname()
 	}
+	if c.NoVNCPort == 0 {
+		c.NoVNCPort = console.NoVNCPort
+	}
+	if c.SerialPort == 0 {
+		c.SerialPort = console.SerialPort
+	}
 	if c.NoVNCBaseURL == "" {
-		c.NoVNCBaseURL = "http://" + net.JoinHostPort(host, strconv.Itoa(console.NoVNCPort)) + "/vnc_lite.html"
+		c.NoVNCBaseURL = "http://" + net.JoinHostPort(host, strconv.Itoa(c.NoVNCPort)) + "/vnc_lite.html"
 	}
 	if c.SerialBaseURL == "" {
-		c.SerialBaseURL = "ws://" + net.JoinHostPort(host, strconv.Itoa(console.SerialPort)) + "/"
+		c.SerialBaseURL = "ws://" + net.JoinHostPort(host, strconv.Itoa(c.SerialPort)) + "/"
 	}
 	if c.TokenTTL <= 0 {
 		c.TokenTTL = console.DefaultTTL

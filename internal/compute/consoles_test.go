@@ -183,10 +183,22 @@ func TestRemoteConsoleVNC(t *testing.T) {
 		t.Fatalf("open the console: %v", err)
 	}
 	wsExpect(t, c, fake.VNCBanner)
-	if err := c.Write(t.Context(), websocket.MessageBinary, []byte("RFB 003.008\n")); err != nil {
+	// RFB 3.8 through the proxy, as Tempest's test_novnc: versions, the
+	// security type None, the security result, ClientInit and ServerInit.
+	for _, step := range []struct{ send, want string }{
+		{"RFB 003.008\n", "\x01\x01"}, {"\x01", "\x00\x00\x00\x00"},
+	} {
+		if err := c.Write(t.Context(), websocket.MessageBinary, []byte(step.send)); err != nil {
+			t.Fatal(err)
+		}
+		wsExpect(t, c, step.want)
+	}
+	if err := c.Write(t.Context(), websocket.MessageBinary, []byte{1}); err != nil {
 		t.Fatal(err)
 	}
-	wsExpect(t, c, "RFB 003.008\n")
+	if _, init, err := c.Read(t.Context()); err != nil || len(init) <= 24 || len(init) != 24+int(init[23]) {
+		t.Fatalf("ServerInit %q, %v", init, err)
+	}
 
 	// The token may be used again until it expires, as Nova's.
 	c2, _, err := wsOpen(t, wsURL(t, u, e.novnc))

@@ -2,6 +2,7 @@ package fake
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -62,9 +63,12 @@ func consoleLog(uuid string, g guest) []byte {
 	return b
 }
 
-// VNCBanner is what the fake VNC server of every guest sends first (the
-// RFB protocol version, as a real server does); then it echoes what it
-// receives.
+// VNCBanner is what the fake VNC server of every guest sends first: the
+// RFB protocol version, as a real server does. Then it goes through RFB
+// 3.8's handshake as a server without authentication (security type
+// None, then ServerInit of a 640x480 desktop), so that real VNC clients
+// (Tempest's test_novnc, noVNC) get as far as a desktop; it then reads
+// and drops what the client sends.
 const VNCBanner = "RFB 003.008\n"
 
 // SerialBanner is what the fake serial port of guest uuid sends when a
@@ -74,8 +78,7 @@ func SerialBanner(uuid string) string {
 }
 
 // VNCAddr starts (at its first call for the guest) a TCP listener on the
-// driver's console address that plays a VNC server: it sends VNCBanner,
-// then echoes. Destroy or Close stops it. The guest must be running or
+// driver's console address that plays a VNC server (see VNCBanner). Destroy or Close stops it. The guest must be running or
 // paused.
 func (d *Driver) VNCAddr(ctx context.Context, inst hypervisor.Instance) (string, error) {
 	if err := d.liveGuest(ctx, inst); err != nil {
@@ -100,7 +103,7 @@ func (d *Driver) VNCAddr(ctx context.Context, inst hypervisor.Instance) (string,
 			if err != nil {
 				return
 			}
-			go echo(c, VNCBanner)
+			go fakeRFB(c, inst.UUID)
 		}
 	}()
 	return l.Addr().String(), nil
@@ -136,6 +139,33 @@ func (d *Driver) liveGuest(ctx context.Context, inst hypervisor.Instance) error 
 		return fmt.Errorf("console of guest %s: %w", inst.UUID, stateErr("running", &g))
 	}
 	return nil
+}
+
+// fakeRFB serves one VNC client: RFB 3.8 with security type None and a
+// desktop named after the guest, then nothing but reading.
+func fakeRFB(c net.Conn, uuid string) {
+	defer c.Close()
+	read := func(n int) bool {
+		_, err := io.ReadFull(c, make([]byte, n))
+		return err == nil
+	}
+	write := func(b []byte) bool {
+		_, err := c.Write(b)
+		return err == nil
+	}
+	if !write([]byte(VNCBanner)) || !read(len(VNCBanner)) || // versions
+		!write([]byte{1, 1}) || !read(1) || // one security type, None; the client's pick
+		!write([]byte{0, 0, 0, 0}) || !read(1) { // security result OK; ClientInit
+		return
+	}
+	name := "fake guest " + uuid
+	init := []byte{0x02, 0x80, 0x01, 0xe0, // 640x480
+		32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0} // 32 bpp true colour, little endian
+	init = binary.BigEndian.AppendUint32(init, uint32(len(name)))
+	if !write(append(init, name...)) {
+		return
+	}
+	io.Copy(io.Discard, c)
 }
 
 func echo(c net.Conn, banner string) {

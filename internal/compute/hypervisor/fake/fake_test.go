@@ -520,20 +520,23 @@ func TestConsoleBanners(t *testing.T) {
 		t.Errorf("VNCAddr twice: %s then %s, want one listener per guest", addr, again)
 	}
 	for _, tc := range []struct {
-		name   string
-		dial   func() (net.Conn, error)
-		banner string
+		name       string
+		dial       func() (net.Conn, error)
+		banner     string
+		send, back string // what the client sends after the banner, and what comes back
 	}{
-		{"vnc", func() (net.Conn, error) { return net.Dial("tcp", addr) }, fake.VNCBanner},
-		{"serial", func() (net.Conn, error) { return d.DialSerial(t.Context(), inst) }, fake.SerialBanner(inst.UUID)},
+		// RFB: the client's version, then the server's security types
+		// (one: None).
+		{"vnc", func() (net.Conn, error) { return net.Dial("tcp", addr) }, fake.VNCBanner, fake.VNCBanner, "\x01\x01"},
+		{"serial", func() (net.Conn, error) { return d.DialSerial(t.Context(), inst) }, fake.SerialBanner(inst.UUID), "hello", "hello"},
 	} {
 		c, err := tc.dial()
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
 		c.SetDeadline(time.Now().Add(5 * time.Second))
-		want := tc.banner + "hello"
-		go c.Write([]byte("hello"))
+		want := tc.banner + tc.back
+		go c.Write([]byte(tc.send))
 		got := make([]byte, len(want))
 		if _, err := io.ReadFull(c, got); err != nil || string(got) != want {
 			t.Errorf("%s read %q, %v; want %q", tc.name, got, err, want)
