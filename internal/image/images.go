@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -88,7 +89,10 @@ func (s *Service) GetImage(ctx context.Context, p *authn.Principal, id string) (
 
 // CreateImage records a queued image without data.
 func (s *Service) CreateImage(ctx context.Context, p *authn.Principal, attrs map[string]any) (*Image, error) {
-	now := s.now().UTC().Truncate(1e9)
+	// Shown to the second, as Glance, but kept to the microsecond so that
+	// images made within one second still sort in the order they were
+	// made (backup rotation deletes the oldest); filters compare seconds.
+	now := s.now().UTC().Truncate(time.Microsecond)
 	img := &Image{ID: uuid.NewString(), Status: StatusQueued, Visibility: Shared, Owner: p.ProjectID,
 		Properties: map[string]string{}, Tags: []string{}, CreatedAt: now, UpdatedAt: now}
 	for k, v := range attrs {

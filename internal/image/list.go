@@ -270,6 +270,8 @@ func matches(img *Image, lq ListQuery) bool {
 		if k == "updated_at" {
 			t = img.UpdatedAt
 		}
+		t = t.Truncate(time.Second) // as shown
+
 		want, err := time.Parse(time.RFC3339, f[1])
 		if err != nil {
 			return false
