@@ -36,7 +36,10 @@ type ServerGroupSpec struct {
 // serverGroupUsage counts a project's (and user's) server groups, for
 // the server_groups quota. Register it with AddUsageCounter.
 func (s *Service) serverGroupUsage(ctx context.Context, tx *sql.Tx, projectID, userID string) (map[string]int64, error) {
-	n, err := s.instances.CountServerGroups(ctx, projectID, userID)
+	// On tx: the caller may hold the database's write lock (a server
+	// create checks quota in its transaction), which the pool would wait
+	// for.
+	n, err := s.instances.CountServerGroups(ctx, tx, projectID, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +63,7 @@ func (s *Service) checkServerGroupQuota(ctx context.Context, projectID, userID s
 		if unlimited(l) {
 			continue
 		}
-		n, err := s.instances.CountServerGroups(ctx, projectID, uid)
+		n, err := s.instances.CountServerGroups(ctx, nil, projectID, uid)
 		if err != nil {
 			return err
 		}

@@ -257,14 +257,21 @@ func (s *Store) MemberHosts(ctx context.Context, group string) (map[string]int, 
 	return out, wrap("hosts of server group "+group, rows.Err())
 }
 
-// CountServerGroups is a project's (and user's) groups, for quotas.
-func (s *Store) CountServerGroups(ctx context.Context, projectID, userID string) (int64, error) {
-	q, a := `SELECT COUNT(*) FROM server_groups WHERE project_id = $1`, []any{projectID}
+// CountServerGroups is a project's (and user's) groups, for quotas,
+// read on q (a transaction the caller holds) or, when q is nil, the
+// database.
+func (s *Store) CountServerGroups(ctx context.Context, q interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}, projectID, userID string) (int64, error) {
+	query, a := `SELECT COUNT(*) FROM server_groups WHERE project_id = $1`, []any{projectID}
 	if userID != "" {
-		q, a = q+` AND user_id = $2`, append(a, userID)
+		query, a = query+` AND user_id = $2`, append(a, userID)
+	}
+	if q == nil {
+		q = s.db
 	}
 	var n int64
-	if err := s.db.QueryRowContext(ctx, q, a...).Scan(&n); err != nil {
+	if err := q.QueryRowContext(ctx, query, a...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count server groups of %s: %w", projectID, err)
 	}
 	return n, nil

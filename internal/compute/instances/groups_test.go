@@ -125,7 +125,7 @@ func testServerGroups(t *testing.T, s *Store) {
 		p, u string
 		want int64
 	}{{"p1", "", 2}, {"p1", "u1", 1}, {"p2", "", 1}, {"p9", "", 0}} {
-		if n, err := s.CountServerGroups(ctx, tc.p, tc.u); err != nil || n != tc.want {
+		if n, err := s.CountServerGroups(ctx, nil, tc.p, tc.u); err != nil || n != tc.want {
 			t.Errorf("CountServerGroups(%s, %s) = %d, %v; want %d", tc.p, tc.u, n, err, tc.want)
 		}
 	}
