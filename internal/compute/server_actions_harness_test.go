@@ -67,19 +67,7 @@ func newActionsAPI(t *testing.T) *actionsAPI {
 	}
 	srv := httptest.NewServer(svc.Handler(httpx.Options{}, withToken))
 	t.Cleanup(srv.Close)
-	a := &actionsAPI{api: &api{t: t, svc: svc, srv: srv}, bus: b, glance: g, tasks: make(chan tasks.Task, 100)}
-	stop, err := b.Work(ctx, tasks.Queue, func(ctx context.Context, body []byte) error {
-		task, err := tasks.Decode(body)
-		if err != nil {
-			return err
-		}
-		a.tasks <- task
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
+	a := &actionsAPI{api: &api{t: t, svc: svc, srv: srv}, bus: b, glance: g, tasks: queuedTasks(t, b)}
 	a.image = g.upload(t, "cirros", []byte("not really a disk"), map[string]any{"hw_disk_bus": "virtio", "min_ram": 64})
 	if _, _, err := svc.instances.Heartbeat(ctx, "host1", "nova-compute", time.Now(), 10*time.Second); err != nil {
 		t.Fatal(err)
@@ -88,26 +76,10 @@ func newActionsAPI(t *testing.T) *actionsAPI {
 }
 
 // task waits for the next task the API queued.
-func (a *actionsAPI) task(t *testing.T) tasks.Task {
-	t.Helper()
-	select {
-	case task := <-a.tasks:
-		return task
-	case <-time.After(10 * time.Second):
-		t.Fatal("no task queued")
-	}
-	return tasks.Task{}
-}
+func (a *actionsAPI) task(t *testing.T) tasks.Task { t.Helper(); return waitTask(t, a.tasks) }
 
 // noTask checks that nothing was queued.
-func (a *actionsAPI) noTask(t *testing.T) {
-	t.Helper()
-	select {
-	case task := <-a.tasks:
-		t.Fatalf("unexpected task %+v", task)
-	case <-time.After(300 * time.Millisecond):
-	}
-}
+func (a *actionsAPI) noTask(t *testing.T) { t.Helper(); expectNoTask(t, a.tasks, 300*time.Millisecond) }
 
 // server makes a server of token's project, launched on host1 with
 // m1.tiny in vm state vm, changed by more.

@@ -144,45 +144,17 @@ func newSrvAPI(t *testing.T) *srvAPI {
 	}
 	srv := httptest.NewServer(svc.Handler(httpx.Options{}, testValidator))
 	t.Cleanup(srv.Close)
-	a := &srvAPI{api: &api{t: t, svc: svc, srv: srv}, images: g, tasks: make(chan tasks.Task, 1000)}
-	stop, err := b.Work(ctx, tasks.Queue, func(ctx context.Context, body []byte) error {
-		task, err := tasks.Decode(body)
-		if err != nil {
-			return err
-		}
-		a.tasks <- task
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
+	a := &srvAPI{api: &api{t: t, svc: svc, srv: srv}, images: g, tasks: queuedTasks(t, b)}
 	a.image = g.put(t, "admin", "cirros", bytes.Repeat([]byte{1}, 1024), map[string]any{"visibility": "public"})
 	a.big = g.put(t, "admin", "big", []byte("x"), map[string]any{"visibility": "public", "min_disk": 2})
 	return a
 }
 
 // nextTask waits for the next queued task.
-func (a *srvAPI) nextTask(t *testing.T) tasks.Task {
-	t.Helper()
-	select {
-	case task := <-a.tasks:
-		return task
-	case <-time.After(10 * time.Second):
-		t.Fatal("no task queued")
-	}
-	return tasks.Task{}
-}
+func (a *srvAPI) nextTask(t *testing.T) tasks.Task { t.Helper(); return waitTask(t, a.tasks) }
 
 // noMoreTasks checks that nothing else was queued.
-func (a *srvAPI) noMoreTasks(t *testing.T) {
-	t.Helper()
-	select {
-	case task := <-a.tasks:
-		t.Fatalf("unexpected task %+v", task)
-	case <-time.After(200 * time.Millisecond):
-	}
-}
+func (a *srvAPI) noMoreTasks(t *testing.T) { t.Helper(); expectNoTask(t, a.tasks, 200*time.Millisecond) }
 
 // serverBody is a create request; extra members override.
 func (a *srvAPI) serverBody(name string, extra map[string]any) map[string]any {
