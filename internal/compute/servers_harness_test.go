@@ -154,7 +154,10 @@ func newSrvAPI(t *testing.T) *srvAPI {
 func (a *srvAPI) nextTask(t *testing.T) tasks.Task { t.Helper(); return waitTask(t, a.tasks) }
 
 // noMoreTasks checks that nothing else was queued.
-func (a *srvAPI) noMoreTasks(t *testing.T) { t.Helper(); expectNoTask(t, a.tasks, 200*time.Millisecond) }
+func (a *srvAPI) noMoreTasks(t *testing.T) {
+	t.Helper()
+	expectNoTask(t, a.tasks, 200*time.Millisecond)
+}
 
 // serverBody is a create request; extra members override.
 func (a *srvAPI) serverBody(name string, extra map[string]any) map[string]any {
