@@ -197,7 +197,8 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 	var background sync.WaitGroup
 	defer background.Wait() // before the bus closes: agents say goodbye on it
 	if err := runCompute(ctx, cfg, computeEnv{services: o.Services, bus: b, validator: validator, tokens: tokens,
-		log: log, metrics: metrics, serve: serve, closers: &closers, background: &background}); err != nil {
+		log: log, metrics: metrics, serve: serve, closers: &closers, background: &background,
+		agentOptional: o.Bootstrap}); err != nil {
 		return err
 	}
 

@@ -43,6 +43,10 @@ type computeEnv struct {
 	serve      func(name string, port int, h http.Handler) error
 	closers    *[]func() error
 	background *sync.WaitGroup // loops that must end before the bus closes
+	// agentOptional lets `nimbus up` start without this host's agent when
+	// QEMU is not installed (a warning says what to install), rather than
+	// not at all; `nimbus serve compute-agent` fails instead.
+	agentOptional bool
 }
 
 // runCompute starts the compute services among env.services: the API, the
@@ -221,6 +225,11 @@ func runComputeAgents(ctx context.Context, cfg config.Config, env computeEnv) er
 		dir := cfg.ComputeInstancesDir()
 		d, err := qemu.New(qemu.Options{Accel: accel, Hostname: host, InstancesDir: dir, VNC: true,
 			VNCAddress: cfg.Compute.ConsoleHost, Log: log.With("driver", "qemu")})
+		if err != nil && env.agentOptional {
+			log.Warn("no compute agent on this host: servers will not build until QEMU is installed "+
+				"(apt install qemu-system-x86 qemu-utils) and nimbus restarted", "err", err)
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("compute-agent: %w", err)
 		}
