@@ -76,8 +76,9 @@ func hoursIn(inst *instances.Instance, start, stop time.Time) float64 {
 }
 
 // usageInstances are the instances active in the window (Nova's
-// get_active_by_window_joined): not terminated before start, not
-// launched after stop, oldest first, paged by limit and marker.
+// get_active_by_window_joined): launched before stop (so never a server
+// that has not launched: Nova's SQL drops a NULL launched_at), not
+// terminated before start, oldest first, paged by limit and marker.
 func (s *Service) usageInstances(ctx context.Context, q UsageQuery) ([]*instances.Instance, error) {
 	deleted := true
 	var all []*instances.Instance
@@ -93,7 +94,7 @@ func (s *Service) usageInstances(ctx context.Context, q UsageQuery) ([]*instance
 		if !inst.TerminatedAt.IsZero() && !inst.TerminatedAt.After(q.Start) {
 			continue
 		}
-		if !inst.LaunchedAt.IsZero() && !inst.LaunchedAt.Before(q.Stop) {
+		if inst.LaunchedAt.IsZero() || !inst.LaunchedAt.Before(q.Stop) {
 			continue
 		}
 		out = append(out, inst)
