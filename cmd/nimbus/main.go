@@ -10,6 +10,8 @@ import (
 	"io"
 	iofs "io/fs"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof" // served only when NIMBUS_PPROF names an address
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -54,6 +56,11 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
+	if addr := os.Getenv("NIMBUS_PPROF"); addr != "" {
+		// Profiling for benchmarks (go tool pprof http://ADDR/debug/pprof/profile);
+		// never on unless asked for, and meant for loopback.
+		go func() { fmt.Fprintln(stderr, "nimbus: pprof:", http.ListenAndServe(addr, nil)) }()
+	}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return flag.ErrHelp

@@ -105,3 +105,16 @@ func BenchmarkGetUpdate(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkCountUsage: the quota count of one project's 1,000 servers (of
+// 10,000), as every server create runs it.
+func BenchmarkCountUsage(b *testing.B) {
+	s := benchStore(b, 10000)
+	ctx := context.Background()
+	for b.Loop() {
+		n, _, _, err := s.CountUsage(ctx, nil, "p3", "")
+		if err != nil || n != 1000 {
+			b.Fatal(n, err)
+		}
+	}
+}
