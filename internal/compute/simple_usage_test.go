@@ -19,7 +19,7 @@ func TestSimpleTenantUsage(t *testing.T) {
 	}
 	addInstance(t, a, altProject, "c1", 4, 4096, 40, now.Add(-1*time.Hour))
 	addInstance(t, a, altProject, "c1", 4, 4096, 40, now.Add(time.Hour)) // launched after the period
-	addInstance(t, a, demoProject, "", 1, 512, 1, time.Time{})             // never launched: not in any period
+	addInstance(t, a, demoProject, "", 1, 512, 1, time.Time{})           // never launched: not in any period
 
 	ts := func(t time.Time) string { return url.QueryEscape(t.Format("2006-01-02T15:04:05.000000")) }
 	q := "?start=" + ts(now.Add(-2*time.Hour)) + "&end=" + ts(now.Add(time.Hour))
