@@ -32,13 +32,15 @@ const (
 type DB struct {
 	*sql.DB
 	Engine Engine
+	writer *sqliteWriter // SQLite: write transactions, see sqliteWriter
 }
 
 // Open opens dsn: a postgres:// or postgresql:// URL, or a SQLite file path
 // (optionally prefixed "sqlite:"). SQLite runs in WAL mode with foreign keys
 // on and synchronous=FULL (a commit is on disk before it is acknowledged,
 // so it survives a power loss too), and write transactions take the lock
-// at BEGIN so that concurrent writers wait instead of failing.
+// at BEGIN so that concurrent writers wait instead of failing; Tx queues
+// a process's writers and shares fsyncs among them (sqliteWriter).
 func Open(ctx context.Context, dsn string) (*DB, error) {
 	var d *DB
 	switch {
@@ -68,7 +70,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		}
 		sdb.SetMaxOpenConns(8)
 		sdb.SetMaxIdleConns(8)
-		d = &DB{DB: sdb, Engine: SQLite}
+		d = &DB{DB: sdb, Engine: SQLite, writer: newSQLiteWriter(path)}
 	}
 	if err := d.PingContext(ctx); err != nil {
 		d.Close()
@@ -77,28 +79,17 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	return d, nil
 }
 
-// Tx runs fn in a transaction, committing when it returns nil.
-func (d *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+// Tx runs fn in a transaction, committing when it returns nil; the
+// commit is on disk when Tx returns nil. fn must not start another Tx.
+func (d *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if d.writer != nil {
+		return d.sqliteTx(ctx, fn)
+	}
 	tx, err := d.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	defer func() {
-		if p := recover(); p != nil {
-			_ = tx.Rollback()
-			panic(p)
-		}
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
-	if err = fn(tx); err != nil {
-		return err
-	}
-	if err = tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	return runTx(tx, fn)
 }
 
 // Migrate applies the files NNNN_name.sql of migrations (in order, each

@@ -1,0 +1,181 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sync"
+	"time"
+)
+
+// SQLite write transactions: one at a time, each durable before it is
+// acknowledged, but one fsync for many commits (group commit).
+//
+// SQLite lets one transaction write at a time. Left to itself, a waiting
+// writer sleeps in SQLite's busy handler (1, 2, 5, 10 ... 100 ms between
+// tries), often long after the lock was freed; and with synchronous=FULL
+// every commit fsyncs the WAL while still holding the lock, so commits
+// can never outpace the disk's fsyncs. Tx instead queues writers in Go (a
+// handoff in microseconds), commits with synchronous=NORMAL (no fsync
+// under the lock), and then waits for an fsync of the WAL that began
+// after its commit: one fsync makes every commit before it durable.
+//
+// An acknowledged transaction is on disk, as before. What changes is that
+// another connection may read a commit up to one fsync before it is
+// durable; only a power failure in that window could lose it, and its
+// writer will not have been told it succeeded.
+type sqliteWriter struct {
+	gate  chan struct{}           // holds a token while a transaction writes
+	wal   string                  // the database's WAL file
+	fsync func(path string) error // fsyncPath; tests count and fail them
+
+	mu            sync.Mutex
+	cond          *sync.Cond
+	syncing       bool
+	started, done uint64 // fsyncs begun and finished, in order
+	err           error  // a failed fsync: no write is acknowledged after it
+}
+
+// busyTimeout is how long a writer waits for another's transaction before
+// it fails with "database is locked", as SQLite's busy_timeout would.
+const busyTimeout = 10 * time.Second
+
+func newSQLiteWriter(path string) *sqliteWriter {
+	w := &sqliteWriter{gate: make(chan struct{}, 1), wal: path + "-wal", fsync: fsyncPath}
+	w.cond = sync.NewCond(&w.mu)
+	return w
+}
+
+func (w *sqliteWriter) acquire(ctx context.Context) error {
+	select {
+	case w.gate <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(busyTimeout)
+	defer t.Stop()
+	select {
+	case w.gate <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("begin transaction: %w", ctx.Err())
+	case <-t.C:
+		return fmt.Errorf("begin transaction: database is locked (another write transaction held it for %s)", busyTimeout)
+	}
+}
+
+func (w *sqliteWriter) release() { <-w.gate }
+
+// sync returns once an fsync of the WAL that began after the call has
+// ended: everything committed before the call is then on disk.
+func (w *sqliteWriter) sync() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	// An fsync under way may have begun before our commit: wait for the
+	// next one.
+	target := w.started + 1
+	for w.done < target && w.err == nil {
+		if w.syncing {
+			w.cond.Wait()
+			continue
+		}
+		w.syncing = true
+		w.started++
+		seq := w.started
+		w.mu.Unlock()
+		err := w.fsync(w.wal)
+		w.mu.Lock()
+		w.syncing = false
+		w.done = seq
+		if err != nil {
+			// After a failed fsync the kernel may have dropped the pages
+			// it could not write: nothing written since can be trusted.
+			w.err = fmt.Errorf("commit: fsync %s: %w", w.wal, err)
+		}
+		w.cond.Broadcast()
+	}
+	return w.err
+}
+
+// fsyncPath fsyncs the file at path. A WAL that is gone was checkpointed
+// into the database file, which SQLite synced before removing it.
+func fsyncPath(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// sqliteTx is Tx for SQLite: see sqliteWriter.
+func (d *DB) sqliteTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if err := d.writer.acquire(ctx); err != nil {
+		return err
+	}
+	err := func() error {
+		defer d.writer.release() // a panic in fn goes on up
+		return d.commitUnsynced(ctx, fn)
+	}()
+	if err != nil {
+		return err
+	}
+	return d.writer.sync()
+}
+
+// commitUnsynced runs fn in a transaction on one connection switched to
+// synchronous=NORMAL for it, so that its commit does not fsync; the
+// connection goes back to the pool as FULL (or is dropped).
+func (d *DB) commitUnsynced(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+	conn, err := d.DB.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	defer func() {
+		// Every other use of a pooled connection (a write outside Tx)
+		// must still fsync its own commit.
+		if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA synchronous = FULL`); rerr != nil {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	return runTx(tx, fn)
+}
+
+// runTx runs fn in tx and commits, or rolls back on an error or a panic
+// (which goes on up).
+func runTx(tx *sql.Tx, fn func(tx *sql.Tx) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	if err = tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
