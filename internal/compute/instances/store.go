@@ -646,15 +646,16 @@ func insertFault(ctx context.Context, q querier, uuid string, f Fault) error {
 
 // CountUsage is what a project (and a user in it, when userID != "")
 // holds: instances, cores and ram of instances not deleted (Nova counts
-// every non-deleted instance, shelved offloaded ones included).
+// every non-deleted instance, shelved offloaded ones included), as the
+// triggers of migration 0004 keep it in instance_usage.
 func (s *Store) CountUsage(ctx context.Context, q interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }, projectID, userID string) (instances, cores, ram int64, err error) {
 	if q == nil {
 		q = s.db
 	}
-	query := `SELECT COUNT(*), COALESCE(SUM(vcpus), 0), COALESCE(SUM(memory_mb), 0) FROM instances
-		WHERE project_id = $1 AND deleted = FALSE`
+	query := `SELECT COALESCE(SUM(instances), 0), COALESCE(SUM(cores), 0), COALESCE(SUM(ram), 0) FROM instance_usage
+		WHERE project_id = $1`
 	a := []any{projectID}
 	if userID != "" {
 		query += ` AND user_id = $2`

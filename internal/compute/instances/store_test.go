@@ -508,6 +508,37 @@ func testCountUsage(t *testing.T, s *Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
+
+	// Resized, deleted, and a deleted row removed: the counts follow.
+	l, err := s.List(ctx, Query{ProjectID: "p1"})
+	if err != nil || len(l) != 3 {
+		t.Fatalf("list: %d %v", len(l), err)
+	}
+	byName := map[string]*Instance{}
+	for _, in := range l {
+		byName[in.Name] = in
+	}
+	if _, err := s.Update(ctx, byName["i0"].UUID, Guard{}, func(i *Instance) error {
+		i.Flavor.VCPUs, i.Flavor.MemoryMB = 8, 8192
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Destroy(ctx, byName["i1"].UUID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DB().ExecContext(ctx, `DELETE FROM instances WHERE uuid = $1`, byName["i1"].UUID); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		user          string
+		i, cores, ram int64
+	}{{"", 2, 8 + 1, 8192 + 512}, {"other", 0, 0, 0}} {
+		i, cores, ram, err := s.CountUsage(ctx, nil, "p1", c.user)
+		if err != nil || i != c.i || cores != c.cores || ram != c.ram {
+			t.Errorf("usage of p1/%q after resize and delete: %d %d %d %v, want %d %d %d", c.user, i, cores, ram, err, c.i, c.cores, c.ram)
+		}
+	}
 }
 
 // names lists q's instance names.
