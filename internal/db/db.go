@@ -33,6 +33,7 @@ type DB struct {
 	*sql.DB
 	Engine Engine
 	writer *sqliteWriter // SQLite: write transactions, see sqliteWriter
+	stmts  stmts         // prepared statements of Cached transactions
 }
 
 // Open opens dsn: a postgres:// or postgresql:// URL, or a SQLite file path
@@ -59,24 +60,52 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("open sqlite: %w", err)
 		}
-		q := url.Values{}
-		for _, p := range []string{"journal_mode(WAL)", "foreign_keys(1)", "busy_timeout(10000)", "synchronous(FULL)"} {
-			q.Add("_pragma", p)
-		}
-		q.Set("_txlock", "immediate")
-		sdb, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+		sdb, err := openSQLite(path, "FULL", 8)
 		if err != nil {
-			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+			return nil, err
 		}
-		sdb.SetMaxOpenConns(8)
-		sdb.SetMaxIdleConns(8)
-		d = &DB{DB: sdb, Engine: SQLite, writer: newSQLiteWriter(path)}
+		// Write transactions have a connection of their own (sqliteWriter).
+		wdb, err := openSQLite(path, "NORMAL", 1)
+		if err != nil {
+			sdb.Close()
+			return nil, err
+		}
+		d = &DB{DB: sdb, Engine: SQLite, writer: newSQLiteWriter(path, wdb)}
 	}
 	if err := d.PingContext(ctx); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
 	return d, nil
+}
+
+// openSQLite opens a pool of conns connections to the SQLite database at
+// path, with synchronous set to sync.
+func openSQLite(path, sync string, conns int) (*sql.DB, error) {
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "foreign_keys(1)", "busy_timeout(10000)", "synchronous(" + sync + ")"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	sdb, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	sdb.SetMaxOpenConns(conns)
+	sdb.SetMaxIdleConns(conns)
+	return sdb, nil
+}
+
+// Close closes the database's connections.
+func (d *DB) Close() error {
+	d.stmts.m.Range(func(_, st any) bool {
+		st.(*sql.Stmt).Close()
+		return true
+	})
+	if d.writer != nil {
+		d.writer.db.Close()
+	}
+	return d.DB.Close()
 }
 
 // Tx runs fn in a transaction, committing when it returns nil; the
@@ -89,7 +118,9 @@ func (d *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	return runTx(tx, fn)
+	err = runTx(tx, fn)
+	d.stmts.prepareQueued(ctx, d.DB)
+	return err
 }
 
 // Migrate applies the files NNNN_name.sql of migrations (in order, each

@@ -3,7 +3,6 @@ package db
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -20,9 +19,11 @@ import (
 // tries), often long after the lock was freed; and with synchronous=FULL
 // every commit fsyncs the WAL while still holding the lock, so commits
 // can never outpace the disk's fsyncs. Tx instead queues writers in Go (a
-// handoff in microseconds), commits with synchronous=NORMAL (no fsync
-// under the lock), and then waits for an fsync of the WAL that began
-// after its commit: one fsync makes every commit before it durable.
+// handoff in microseconds) for a connection of their own (never waiting
+// on a pool busy with reads while holding the lock), commits with
+// synchronous=NORMAL (no fsync under the lock), and then waits for an
+// fsync of the WAL that began after its commit: one fsync makes every
+// commit before it durable. Every other connection stays FULL.
 //
 // An acknowledged transaction is on disk, as before. What changes is that
 // another connection may read a commit up to one fsync before it is
@@ -30,6 +31,7 @@ import (
 // writer will not have been told it succeeded.
 type sqliteWriter struct {
 	gate  chan struct{}           // holds a token while a transaction writes
+	db    *sql.DB                 // the one connection that writes, synchronous=NORMAL
 	wal   string                  // the database's WAL file
 	fsync func(path string) error // fsyncPath; tests count and fail them
 
@@ -44,8 +46,8 @@ type sqliteWriter struct {
 // it fails with "database is locked", as SQLite's busy_timeout would.
 const busyTimeout = 10 * time.Second
 
-func newSQLiteWriter(path string) *sqliteWriter {
-	w := &sqliteWriter{gate: make(chan struct{}, 1), wal: path + "-wal", fsync: fsyncPath}
+func newSQLiteWriter(path string, db *sql.DB) *sqliteWriter {
+	w := &sqliteWriter{gate: make(chan struct{}, 1), db: db, wal: path + "-wal", fsync: fsyncPath}
 	w.cond = sync.NewCond(&w.mu)
 	return w
 }
@@ -118,6 +120,25 @@ func fsyncPath(path string) error {
 	return err
 }
 
+// ExecContext runs one statement outside any transaction. For SQLite it
+// is a Tx of its own, so that it queues with the other writers and shares
+// their fsyncs rather than holding the lock through an fsync of its own
+// (and keeping them asleep in SQLite's busy handler meanwhile). A write
+// through QueryRowContext (... RETURNING) belongs in a Tx for the same
+// reason.
+func (d *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if d.writer == nil {
+		return d.DB.ExecContext(ctx, query, args...)
+	}
+	var res sql.Result
+	err := d.Tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		res, err = tx.ExecContext(ctx, query, args...)
+		return err
+	})
+	return res, err
+}
+
 // sqliteTx is Tx for SQLite: see sqliteWriter.
 func (d *DB) sqliteTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err := d.writer.acquire(ctx); err != nil {
@@ -125,38 +146,18 @@ func (d *DB) sqliteTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	err := func() error {
 		defer d.writer.release() // a panic in fn goes on up
-		return d.commitUnsynced(ctx, fn)
+		tx, err := d.writer.db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("begin transaction: %w", err)
+		}
+		err = runTx(tx, fn)
+		d.stmts.prepareQueued(ctx, d.writer.db) // its one connection is free again
+		return err
 	}()
 	if err != nil {
 		return err
 	}
 	return d.writer.sync()
-}
-
-// commitUnsynced runs fn in a transaction on one connection switched to
-// synchronous=NORMAL for it, so that its commit does not fsync; the
-// connection goes back to the pool as FULL (or is dropped).
-func (d *DB) commitUnsynced(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
-	conn, err := d.DB.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
-	}
-	defer func() {
-		// Every other use of a pooled connection (a write outside Tx)
-		// must still fsync its own commit.
-		if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA synchronous = FULL`); rerr != nil {
-			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-		}
-	}()
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
-	}
-	return runTx(tx, fn)
 }
 
 // runTx runs fn in tx and commits, or rolls back on an error or a panic

@@ -191,3 +191,48 @@ func BenchmarkTx(b *testing.B) {
 		})
 	}
 }
+
+func TestTxDoesNotWaitForTheReadPool(t *testing.T) {
+	t.Parallel()
+	d := OpenTest(t, testMigrations)
+	ctx := context.Background()
+	for range 8 { // every pooled connection taken by a reader
+		c, err := d.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	tctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := d.Tx(tctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec(`INSERT INTO things (id, n) VALUES ('a', 1)`)
+		return err
+	}); err != nil {
+		t.Fatalf("tx with the read pool exhausted: %v", err)
+	}
+}
+
+func TestCachedTxPreparesOnceAndReusesIt(t *testing.T) {
+	t.Parallel()
+	d := OpenTest(t, testMigrations)
+	ctx := context.Background()
+	const q = `INSERT INTO things (id, n) VALUES ($1, $2)`
+	for i := range 3 {
+		if err := d.Tx(ctx, func(tx *sql.Tx) error {
+			_, err := d.Cached(tx).ExecContext(ctx, q, fmt.Sprint(i), i)
+			return err
+		}); err != nil {
+			t.Fatalf("tx %d: %v", i, err)
+		}
+		if _, ok := d.stmts.m.Load(q); !ok {
+			t.Fatalf("after tx %d the statement is not prepared", i)
+		}
+	}
+	var n int
+	if err := d.Tx(ctx, func(tx *sql.Tx) error {
+		return d.Cached(tx).QueryRowContext(ctx, `SELECT COUNT(*) FROM things WHERE n >= $1`, 0).Scan(&n)
+	}); err != nil || n != 3 {
+		t.Fatalf("count %d, %v", n, err)
+	}
+}
