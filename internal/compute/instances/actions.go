@@ -49,56 +49,79 @@ func findAction(ctx context.Context, q querier, uuid, requestID, lock string) (A
 	return a, nil
 }
 
+// EventWrite is one write to an event of the newest action of an
+// instance with RequestID: its start (Finish zero), its finish (Start
+// zero), or both at once. Result is "Success" or "Error" (then the
+// action's message becomes "Error"). A finish goes to the newest
+// unfinished event of that name; with none, it records the event as
+// started when it finished (a conductor that lost the start still leaves
+// the outcome).
+type EventWrite struct {
+	RequestID, Event, Host     string
+	Start, Finish              time.Time
+	Result, Traceback, Details string
+}
+
 // StartEvent and FinishEvent record one step of the newest action of the
-// instance with requestID; result is "Success" or "Error" (then the
-// action's message becomes "Error"). Either moves the action's
-// UpdatedAt. No such action is ErrNotFound. FinishEvent of an event
-// never started records it as started at the same time (a conductor
-// that lost the start still leaves the outcome).
+// instance with requestID, now. Either moves the action's UpdatedAt. No
+// such action is ErrNotFound.
 func (s *Store) StartEvent(ctx context.Context, uuid, requestID, event, host string) error {
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
-		a, err := findAction(ctx, tx, uuid, requestID, forUpdate(s.db))
-		if err != nil {
-			return err
-		}
-		now := micros(s.now())
-		if _, err := tx.ExecContext(ctx, `INSERT INTO instance_action_events (action_id, event, host, start_time)
-			VALUES ($1, $2, $3, $4)`, a.ID, event, host, now); err != nil {
-			return fmt.Errorf("start event %s of %s: %w", event, uuid, err)
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE instance_actions SET updated_at = $1 WHERE id = $2`, now, a.ID)
-		return wrap("start event "+event+" of "+uuid, err)
-	})
+	return s.RecordEvents(ctx, uuid, []EventWrite{{RequestID: requestID, Event: event, Host: host, Start: s.now()}})
 }
 
 func (s *Store) FinishEvent(ctx context.Context, uuid, requestID, event, result, traceback, details string) error {
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
-		a, err := findAction(ctx, tx, uuid, requestID, forUpdate(s.db))
-		if err != nil {
+	return s.RecordEvents(ctx, uuid, []EventWrite{{RequestID: requestID, Event: event, Finish: s.now(),
+		Result: result, Traceback: traceback, Details: details}})
+}
+
+// RecordEvents writes evs, in order, in one transaction.
+func (s *Store) RecordEvents(ctx context.Context, uuid string, evs []EventWrite) error {
+	return s.db.Tx(ctx, func(tx *sql.Tx) error { return s.recordEvents(ctx, s.db.Cached(tx), uuid, evs) })
+}
+
+func (s *Store) recordEvents(ctx context.Context, tx querier, uuid string, evs []EventWrite) error {
+	for _, e := range evs {
+		if err := s.recordEvent(ctx, tx, uuid, e); err != nil {
 			return err
 		}
-		now := micros(s.now())
-		var id int64
+	}
+	return nil
+}
+
+func (s *Store) recordEvent(ctx context.Context, tx querier, uuid string, e EventWrite) error {
+	what := "event " + e.Event + " of " + uuid
+	a, err := findAction(ctx, tx, uuid, e.RequestID, forUpdate(s.db))
+	if err != nil {
+		return err
+	}
+	start, finish := micros(e.Start), micros(e.Finish)
+	var id int64
+	if e.Start.IsZero() {
 		err = tx.QueryRowContext(ctx, `SELECT id FROM instance_action_events WHERE action_id = $1 AND event = $2
-			ORDER BY finish_time, id DESC LIMIT 1`, a.ID, event).Scan(&id)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			_, err = tx.ExecContext(ctx, `INSERT INTO instance_action_events (action_id, event, start_time, finish_time,
-				result, traceback, details) VALUES ($1, $2, $3, $3, $4, $5, $6)`, a.ID, event, now, result, traceback, details)
-		case err == nil:
-			_, err = tx.ExecContext(ctx, `UPDATE instance_action_events SET finish_time = $1, result = $2, traceback = $3,
-				details = $4 WHERE id = $5`, now, result, traceback, details, id)
+			AND finish_time = 0 ORDER BY id DESC LIMIT 1`, a.ID, e.Event).Scan(&id)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("finish %s: %w", what, err)
 		}
-		if err != nil {
-			return fmt.Errorf("finish event %s of %s: %w", event, uuid, err)
-		}
-		message := a.Message
-		if strings.EqualFold(result, "error") {
-			message = "Error"
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE instance_actions SET updated_at = $1, message = $2 WHERE id = $3`, now, message, a.ID)
-		return wrap("finish event "+event+" of "+uuid, err)
-	})
+		start = finish
+	}
+	if id != 0 {
+		_, err = tx.ExecContext(ctx, `UPDATE instance_action_events SET finish_time = $1, result = $2, traceback = $3,
+			details = $4 WHERE id = $5`, finish, e.Result, e.Traceback, e.Details, id)
+	} else {
+		_, err = tx.ExecContext(ctx, `INSERT INTO instance_action_events (action_id, event, host, start_time, finish_time,
+			result, traceback, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			a.ID, e.Event, e.Host, start, finish, e.Result, e.Traceback, e.Details)
+	}
+	if err != nil {
+		return fmt.Errorf("record %s: %w", what, err)
+	}
+	message := a.Message
+	if strings.EqualFold(e.Result, "error") {
+		message = "Error"
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE instance_actions SET updated_at = $1, message = $2 WHERE id = $3`,
+		max(start, finish), message, a.ID)
+	return wrap("record "+what, err)
 }
 
 // ListActions returns an instance's actions, newest first, without

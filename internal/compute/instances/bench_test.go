@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -117,4 +118,23 @@ func BenchmarkCountUsage(b *testing.B) {
 			b.Fatal(n, err)
 		}
 	}
+}
+
+// BenchmarkUpdateParallel: guarded updates of different servers (of
+// 10,000) by 16 writers, each with an action event, as the conductor's.
+func BenchmarkUpdateParallel(b *testing.B) {
+	s := benchStore(b, 10000)
+	ctx := context.Background()
+	l, _ := s.List(ctx, Query{Limit: 1000})
+	var n atomic.Int64
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			in := l[n.Add(1)%int64(len(l))]
+			ev := []EventWrite{{RequestID: "r", Event: "e", Start: time.Now(), Finish: time.Now(), Result: "Success"}}
+			if _, err := s.UpdateRecording(ctx, in.UUID, Guard{}, ev, func(i *Instance) error { i.Progress++; return nil }); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

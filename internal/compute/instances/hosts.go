@@ -38,22 +38,29 @@ func scanService(sc interface{ Scan(...any) error }) (*Service, error) {
 // binary) on its first one, else sets LastSeenUp (and ReportInterval).
 // created tells whether it is new. A beat is one UPDATE; the INSERT
 // runs only for a service not yet known. UpdatedAt moves with every
-// beat, as Nova's service record does.
+// beat, as Nova's service record does. Each is a Tx (db.DB.ExecContext
+// says why).
 func (s *Store) Heartbeat(ctx context.Context, host, binary string, at time.Time, interval time.Duration) (svc *Service, created bool, err error) {
 	seen, iv := micros(at), interval.Microseconds()
 	for range 3 {
-		svc, err = scanService(s.db.QueryRowContext(ctx, `UPDATE services SET last_seen_up = $1, report_interval = $2,
-			updated_at = $1 WHERE host = $3 AND service_binary = $4 RETURNING `+serviceColumns, seen, iv, host, binary))
+		err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+			svc, err = scanService(tx.QueryRowContext(ctx, `UPDATE services SET last_seen_up = $1, report_interval = $2,
+				updated_at = $1 WHERE host = $3 AND service_binary = $4 RETURNING `+serviceColumns, seen, iv, host, binary))
+			return err
+		})
 		if err == nil {
 			return svc, false, nil
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return nil, false, fmt.Errorf("heartbeat of %s on %s: %w", binary, host, err)
 		}
-		svc, err = scanService(s.db.QueryRowContext(ctx, `INSERT INTO services (uuid, host, service_binary, topic,
-			last_seen_up, report_interval, created_at) VALUES ($1, $2, $3, $4, $5, $6, $5)
-			ON CONFLICT (host, service_binary) DO NOTHING RETURNING `+serviceColumns,
-			uuid.NewString(), host, binary, strings.TrimPrefix(binary, "nova-"), seen, iv))
+		err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+			svc, err = scanService(tx.QueryRowContext(ctx, `INSERT INTO services (uuid, host, service_binary, topic,
+				last_seen_up, report_interval, created_at) VALUES ($1, $2, $3, $4, $5, $6, $5)
+				ON CONFLICT (host, service_binary) DO NOTHING RETURNING `+serviceColumns,
+				uuid.NewString(), host, binary, strings.TrimPrefix(binary, "nova-"), seen, iv))
+			return err
+		})
 		if err == nil {
 			return svc, true, nil
 		}

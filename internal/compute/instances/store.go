@@ -161,6 +161,7 @@ func (s *Store) CreateTx(ctx context.Context, tx *sql.Tx, inst *Instance, action
 		inst.CreatedAt = s.now()
 	}
 	inst.CreatedAt = inst.CreatedAt.UTC().Truncate(time.Microsecond)
+	cq := s.db.Cached(tx)
 	cols, vals, err := instanceValues(inst)
 	if err != nil {
 		return fmt.Errorf("create instance %s: %w", inst.UUID, err)
@@ -173,7 +174,7 @@ func (s *Store) CreateTx(ctx context.Context, tx *sql.Tx, inst *Instance, action
 	}
 	q := `INSERT INTO instances (uuid, created_at, ` + strings.Join(cols, ", ") + `) VALUES (` +
 		strings.Join(ph, ", ") + `) RETURNING id`
-	if err := tx.QueryRowContext(ctx, q, a...).Scan(&inst.ID); err != nil {
+	if err := cq.QueryRowContext(ctx, q, a...).Scan(&inst.ID); err != nil {
 		if db.IsUniqueViolation(err) {
 			return fmt.Errorf("create instance %s: %w", inst.UUID, ErrConflict)
 		}
@@ -182,11 +183,11 @@ func (s *Store) CreateTx(ctx context.Context, tx *sql.Tx, inst *Instance, action
 	if inst.Metadata == nil {
 		inst.Metadata = map[string]string{}
 	}
-	if err := insertMetadata(ctx, tx, inst.ID, inst.Metadata); err != nil {
+	if err := insertMetadata(ctx, cq, inst.ID, inst.Metadata); err != nil {
 		return fmt.Errorf("create instance %s: %w", inst.UUID, err)
 	}
 	inst.Tags = normTags(inst.Tags)
-	if err := insertTags(ctx, tx, inst.ID, inst.Tags); err != nil {
+	if err := insertTags(ctx, cq, inst.ID, inst.Tags); err != nil {
 		return fmt.Errorf("create instance %s: %w", inst.UUID, err)
 	}
 	action.UUID = inst.UUID
@@ -202,7 +203,7 @@ func (s *Store) CreateTx(ctx context.Context, tx *sql.Tx, inst *Instance, action
 	if action.UserID == "" {
 		action.UserID = inst.UserID
 	}
-	if err := insertAction(ctx, tx, &action); err != nil {
+	if err := insertAction(ctx, cq, &action); err != nil {
 		return fmt.Errorf("create instance %s: %w", inst.UUID, err)
 	}
 	return nil
@@ -387,8 +388,15 @@ func newestFault(ctx context.Context, q querier, uuid string) (*Fault, error) {
 // fault, so that ERROR and its reason land together. An error from
 // change is returned as it is, with nothing written.
 func (s *Store) Update(ctx context.Context, uuid string, g Guard, change func(*Instance) error) (*Instance, error) {
+	return s.UpdateRecording(ctx, uuid, g, nil, change)
+}
+
+// UpdateRecording is Update that also records evs (RecordEvents) in the
+// same transaction, and only if the update is written.
+func (s *Store) UpdateRecording(ctx context.Context, uuid string, g Guard, evs []EventWrite, change func(*Instance) error) (*Instance, error) {
 	var out *Instance
-	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err := s.db.Tx(ctx, func(sqltx *sql.Tx) error {
+		tx := s.db.Cached(sqltx)
 		inst, err := getInstance(ctx, tx, uuid, false, forUpdate(s.db))
 		if err != nil {
 			return err
@@ -463,7 +471,7 @@ func (s *Store) Update(ctx context.Context, uuid string, g Guard, change func(*I
 			}
 		}
 		out = inst
-		return nil
+		return s.recordEvents(ctx, tx, uuid, evs)
 	})
 	if err != nil {
 		return nil, err
