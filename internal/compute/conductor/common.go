@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/nimbus-cloud/nimbus/internal/compute/instances"
@@ -34,13 +35,18 @@ func (c *Conductor) load(ctx context.Context, t tasks.Task, want ...string) (*in
 }
 
 // update writes change to the instance if its task state is still
-// expect. gone is true when the write did not happen because the
+// expect, with the events of ctx's buffer. gone is true when the write did not happen because the
 // instance is deleted or another task took it over.
 func (c *Conductor) update(ctx context.Context, uuid string, expect []string, change func(*instances.Instance)) (inst *instances.Instance, gone bool, err error) {
-	inst, err = c.store.Update(ctx, uuid, instances.Guard{ExpectTask: expect}, func(i *instances.Instance) error {
+	buf := bufferOf(ctx, uuid)
+	evs := buf.pending()
+	inst, err = c.store.UpdateRecording(ctx, uuid, instances.Guard{ExpectTask: expect}, evs, func(i *instances.Instance) error {
 		change(i)
 		return nil
 	})
+	if err == nil {
+		buf.written(len(evs))
+	}
 	if errors.Is(err, instances.ErrNotFound) || errors.Is(err, instances.ErrConflict) {
 		return nil, true, nil
 	}
@@ -51,23 +57,94 @@ func (c *Conductor) update(ctx context.Context, uuid string, expect []string, ch
 }
 
 // event records the start of one step of the task's action; the
-// returned func records its end ("Success" when err is nil).
+// returned func records its end ("Success" when err is nil). Within a
+// task (onTask) both wait in its eventBuffer for the next instance update.
 func (c *Conductor) event(ctx context.Context, t tasks.Task, name, host string) func(err error) {
 	if t.RequestID == "" {
 		return func(error) {}
 	}
-	if err := c.store.StartEvent(ctx, t.UUID, t.RequestID, name, host); err != nil {
+	buf := bufferOf(ctx, t.UUID)
+	start := instances.EventWrite{RequestID: t.RequestID, Event: name, Host: host, Start: time.Now()}
+	if buf != nil {
+		buf.add(start)
+	} else if err := c.store.RecordEvents(ctx, t.UUID, []instances.EventWrite{start}); err != nil {
 		c.log.Warn("record action event", "instance", t.UUID, "event", name, "err", err)
 	}
 	return func(err error) {
-		result, details := "Success", ""
+		finish := instances.EventWrite{RequestID: t.RequestID, Event: name, Finish: time.Now(), Result: "Success"}
 		if err != nil {
-			result, details = "Error", faultMessage(err)
+			finish.Result, finish.Details = "Error", faultMessage(err)
 		}
-		if ferr := c.store.FinishEvent(context.WithoutCancel(ctx), t.UUID, t.RequestID, name, result, "", details); ferr != nil {
+		if buf != nil {
+			buf.add(finish)
+		} else if ferr := c.store.RecordEvents(context.WithoutCancel(ctx), t.UUID, []instances.EventWrite{finish}); ferr != nil {
 			c.log.Warn("record action event", "instance", t.UUID, "event", name, "err", ferr)
 		}
 	}
+}
+
+// eventBuffer holds the action events of a task's instance until the
+// next instance update writes them in its own transaction, or the task
+// ends: a build then takes two write transactions, not eight. An event
+// under way (a build on its host) shows once the step is over.
+type eventBuffer struct {
+	uuid string
+	mu   sync.Mutex
+	evs  []instances.EventWrite
+}
+
+type eventBufferKey struct{}
+
+func withEventBuffer(ctx context.Context, uuid string) (context.Context, *eventBuffer) {
+	b := &eventBuffer{uuid: uuid}
+	return context.WithValue(ctx, eventBufferKey{}, b), b
+}
+
+// bufferOf is ctx's event buffer if it is uuid's.
+func bufferOf(ctx context.Context, uuid string) *eventBuffer {
+	b, _ := ctx.Value(eventBufferKey{}).(*eventBuffer)
+	if b == nil || b.uuid != uuid {
+		return nil
+	}
+	return b
+}
+
+func (b *eventBuffer) add(e instances.EventWrite) {
+	b.mu.Lock()
+	b.evs = append(b.evs, e)
+	b.mu.Unlock()
+}
+
+// pending are the events not yet written.
+func (b *eventBuffer) pending() []instances.EventWrite {
+	if b == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.evs)
+}
+
+// written drops the first n events, now written.
+func (b *eventBuffer) written(n int) {
+	if b == nil || n == 0 {
+		return
+	}
+	b.mu.Lock()
+	b.evs = slices.Delete(b.evs, 0, n)
+	b.mu.Unlock()
+}
+
+// flush writes what is left, in a transaction of its own.
+func (c *Conductor) flushEvents(ctx context.Context, b *eventBuffer) {
+	evs := b.pending()
+	if len(evs) == 0 {
+		return
+	}
+	if err := c.store.RecordEvents(context.WithoutCancel(ctx), b.uuid, evs); err != nil {
+		c.log.Warn("record action events", "instance", b.uuid, "err", err)
+	}
+	b.written(len(evs))
 }
 
 // faultOf is err as an instance fault (code 500, as Nova's for a failed

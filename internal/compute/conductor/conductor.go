@@ -180,7 +180,9 @@ func (c *Conductor) onTask(ctx context.Context, body []byte) error {
 	}
 	log := c.log.With("task", t.Kind, "instance", t.UUID, "request_id", t.RequestID)
 	start := time.Now()
+	ctx, events := withEventBuffer(ctx, t.UUID)
 	err = c.run(ctx, t)
+	c.flushEvents(ctx, events)
 	if err != nil {
 		log.Warn("task failed, will retry", "err", err)
 		return err

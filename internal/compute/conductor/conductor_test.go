@@ -44,6 +44,12 @@ func TestBuildActive(t *testing.T) {
 	var names []string
 	for _, e := range act.Events {
 		names = append(names, e.Event+"="+e.Result)
+		if e.StartTime.IsZero() || e.FinishTime.Before(e.StartTime) {
+			t.Errorf("event %s from %v to %v", e.Event, e.StartTime, e.FinishTime)
+		}
+		if e.Event == "compute__do_build_and_run_instance" && e.Host != "host1" {
+			t.Errorf("build event on host %q", e.Host)
+		}
 	}
 	slices.Sort(names)
 	want := "compute__do_build_and_run_instance=Success,conductor_schedule_and_build_instances=Success,schedule_instances=Success"
