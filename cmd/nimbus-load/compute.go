@@ -289,7 +289,7 @@ func (r *computeRun) settle(ctx context.Context, ids []string) (active, failed i
 		want[id] = true
 	}
 	for {
-		all, err := r.n.listServers(ctx, url.Values{})
+		all, err := r.n.listServers(ctx, url.Values{}, true)
 		if err != nil {
 			return 0, 0, err
 		}

@@ -207,15 +207,19 @@ func (n *nova) consoleOutput(ctx context.Context, id string, lines int) (string,
 }
 
 // listServers pages through /servers/detail with the query q (e.g.
-// status=BUILD).
-func (n *nova) listServers(ctx context.Context, q url.Values) ([]server, error) {
+// status=BUILD), or through /servers (ids and names only) when !detail.
+func (n *nova) listServers(ctx context.Context, q url.Values, detail bool) ([]server, error) {
+	path := "/servers?"
+	if detail {
+		path = "/servers/detail?"
+	}
 	var all []server
 	q.Set("limit", "1000")
 	for {
 		var out struct {
 			Servers []server `json:"servers"`
 		}
-		if err := n.do(ctx, "GET", "/servers/detail?"+q.Encode(), nil, &out, http.StatusOK); err != nil {
+		if err := n.do(ctx, "GET", path+q.Encode(), nil, &out, http.StatusOK); err != nil {
 			return nil, err
 		}
 		all = append(all, out.Servers...)

@@ -139,33 +139,46 @@ func (f *fakeNova) start() string {
 		}
 		return v
 	}
+	// list answers GET /servers (ids only) and /servers/detail.
+	list := func(w http.ResponseWriter, r *http.Request, detail bool) {
+		q := r.URL.Query()
+		limit, _ := strconv.Atoi(q.Get("limit"))
+		var ids []string
+		status := map[string]string{} // one answer, one moment
+		for id, s := range f.servers {
+			status[id] = f.status(s)
+			if f.ignoreQuery || q.Get("status") == "" || q.Get("status") == status[id] {
+				ids = append(ids, id)
+			}
+		}
+		slices.Sort(ids)
+		if m := q.Get("marker"); m != "" {
+			i, _ := slices.BinarySearch(ids, m)
+			ids = ids[min(i+1, len(ids)):]
+		}
+		if limit > 0 && len(ids) > limit {
+			ids = ids[:limit]
+		}
+		out := []map[string]any{}
+		for _, id := range ids {
+			if detail {
+				out = append(out, view(f.servers[id], status[id]))
+			} else {
+				out = append(out, map[string]any{"id": id, "name": "server"})
+			}
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"servers": out})
+	}
+	mux.HandleFunc("GET /v2.1/servers", auth(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		list(w, r, false)
+	}))
 	mux.HandleFunc("GET /v2.1/servers/{id}", auth(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		if r.PathValue("id") == "detail" {
-			q := r.URL.Query()
-			limit, _ := strconv.Atoi(q.Get("limit"))
-			var ids []string
-			status := map[string]string{} // one answer, one moment
-			for id, s := range f.servers {
-				status[id] = f.status(s)
-				if f.ignoreQuery || q.Get("status") == "" || q.Get("status") == status[id] {
-					ids = append(ids, id)
-				}
-			}
-			slices.Sort(ids)
-			if m := q.Get("marker"); m != "" {
-				i, _ := slices.BinarySearch(ids, m)
-				ids = ids[min(i+1, len(ids)):]
-			}
-			if limit > 0 && len(ids) > limit {
-				ids = ids[:limit]
-			}
-			list := []map[string]any{}
-			for _, id := range ids {
-				list = append(list, view(f.servers[id], status[id]))
-			}
-			_ = json.NewEncoder(w).Encode(map[string]any{"servers": list})
+			list(w, r, true)
 			return
 		}
 		s, ok := f.servers[r.PathValue("id")]
