@@ -80,48 +80,60 @@ func (s *Store) RecordEvents(ctx context.Context, uuid string, evs []EventWrite)
 }
 
 func (s *Store) recordEvents(ctx context.Context, tx querier, uuid string, evs []EventWrite) error {
-	for _, e := range evs {
-		if err := s.recordEvent(ctx, tx, uuid, e); err != nil {
+	// Each action is looked up once and its updated_at and message
+	// written once, after its last event.
+	for len(evs) > 0 {
+		n := 1
+		for n < len(evs) && evs[n].RequestID == evs[0].RequestID {
+			n++
+		}
+		if err := s.recordActionEvents(ctx, tx, uuid, evs[:n]); err != nil {
 			return err
 		}
+		evs = evs[n:]
 	}
 	return nil
 }
 
-func (s *Store) recordEvent(ctx context.Context, tx querier, uuid string, e EventWrite) error {
-	what := "event " + e.Event + " of " + uuid
-	a, err := findAction(ctx, tx, uuid, e.RequestID, forUpdate(s.db))
+// recordActionEvents records evs, events of one action.
+func (s *Store) recordActionEvents(ctx context.Context, tx querier, uuid string, evs []EventWrite) error {
+	a, err := findAction(ctx, tx, uuid, evs[0].RequestID, forUpdate(s.db))
 	if err != nil {
 		return err
 	}
-	start, finish := micros(e.Start), micros(e.Finish)
-	var id int64
-	if e.Start.IsZero() {
-		err = tx.QueryRowContext(ctx, `SELECT id FROM instance_action_events WHERE action_id = $1 AND event = $2
-			AND finish_time = 0 ORDER BY id DESC LIMIT 1`, a.ID, e.Event).Scan(&id)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("finish %s: %w", what, err)
-		}
-		start = finish
-	}
-	if id != 0 {
-		_, err = tx.ExecContext(ctx, `UPDATE instance_action_events SET finish_time = $1, result = $2, traceback = $3,
-			details = $4 WHERE id = $5`, finish, e.Result, e.Traceback, e.Details, id)
-	} else {
-		_, err = tx.ExecContext(ctx, `INSERT INTO instance_action_events (action_id, event, host, start_time, finish_time,
-			result, traceback, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			a.ID, e.Event, e.Host, start, finish, e.Result, e.Traceback, e.Details)
-	}
-	if err != nil {
-		return fmt.Errorf("record %s: %w", what, err)
-	}
+	var last int64
 	message := a.Message
-	if strings.EqualFold(e.Result, "error") {
-		message = "Error"
+	for _, e := range evs {
+		what := "event " + e.Event + " of " + uuid
+		start, finish := micros(e.Start), micros(e.Finish)
+		var id int64
+		if e.Start.IsZero() {
+			err = tx.QueryRowContext(ctx, `SELECT id FROM instance_action_events WHERE action_id = $1 AND event = $2
+				AND finish_time = 0 ORDER BY id DESC LIMIT 1`, a.ID, e.Event).Scan(&id)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("finish %s: %w", what, err)
+			}
+			start = finish
+		}
+		if id != 0 {
+			_, err = tx.ExecContext(ctx, `UPDATE instance_action_events SET finish_time = $1, result = $2, traceback = $3,
+				details = $4 WHERE id = $5`, finish, e.Result, e.Traceback, e.Details, id)
+		} else {
+			_, err = tx.ExecContext(ctx, `INSERT INTO instance_action_events (action_id, event, host, start_time, finish_time,
+				result, traceback, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+				a.ID, e.Event, e.Host, start, finish, e.Result, e.Traceback, e.Details)
+		}
+		if err != nil {
+			return fmt.Errorf("record %s: %w", what, err)
+		}
+		if strings.EqualFold(e.Result, "error") {
+			message = "Error"
+		}
+		last = max(last, start, finish)
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE instance_actions SET updated_at = $1, message = $2 WHERE id = $3`,
-		max(start, finish), message, a.ID)
-	return wrap("record "+what, err)
+		last, message, a.ID)
+	return wrap("record events of "+uuid, err)
 }
 
 // ListActions returns an instance's actions, newest first, without
