@@ -104,26 +104,22 @@ func (s *Service) effectiveLimits(ctx context.Context, q querier, projectID, use
 	return s.overlay(usr, proj, cls), nil
 }
 
+// Querier is what a usage counter reads with: the caller's transaction
+// (a server create checks quota inside its own, which holds the write
+// lock) or the database (a read of limits, which takes no lock).
+type Querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
 // usageCounter reports what a project holds of some quota resources, or
 // a user in it when userID is set.
-type usageCounter func(ctx context.Context, q querier, projectID, userID string) (map[string]int64, error)
+type usageCounter func(ctx context.Context, q Querier, projectID, userID string) (map[string]int64, error)
 
 // AddUsageCounter registers a counter of quota usage (servers count
 // instances, cores and ram; server groups theirs). Call it before
 // serving.
-func (s *Service) AddUsageCounter(c func(ctx context.Context, tx *sql.Tx, projectID, userID string) (map[string]int64, error)) {
-	s.usage = append(s.usage, func(ctx context.Context, q querier, projectID, userID string) (map[string]int64, error) {
-		if tx, ok := q.(*sql.Tx); ok {
-			return c(ctx, tx, projectID, userID)
-		}
-		var out map[string]int64
-		err := s.db.Tx(ctx, func(tx *sql.Tx) error {
-			var err error
-			out, err = c(ctx, tx, projectID, userID)
-			return err
-		})
-		return out, err
-	})
+func (s *Service) AddUsageCounter(c func(ctx context.Context, q Querier, projectID, userID string) (map[string]int64, error)) {
+	s.usage = append(s.usage, c)
 }
 
 // usages counts every resource; the ones nothing counts are 0.

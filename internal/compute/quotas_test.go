@@ -110,7 +110,7 @@ func TestQuotaDetailAndUsage(t *testing.T) {
 	a := newAPI(t)
 	// What servers will register: 3 instances and 6 cores in the demo
 	// project, 1 of them the demo user's.
-	a.svc.AddUsageCounter(func(ctx context.Context, tx *sql.Tx, projectID, userID string) (map[string]int64, error) {
+	a.svc.AddUsageCounter(func(ctx context.Context, _ Querier, projectID, userID string) (map[string]int64, error) {
 		if projectID != demoProject {
 			return nil, nil
 		}
@@ -247,5 +247,30 @@ func TestAvailabilityZones(t *testing.T) {
 		d.path("availabilityZoneInfo.1.hosts.ctl.nova-scheduler.active") != true ||
 		d.path("availabilityZoneInfo.3.hosts") != nil {
 		t.Errorf("detail: %s", d.raw)
+	}
+}
+
+// Reading limits counts usage without the write lock: it answers while a
+// server create (or any writer) holds it.
+func TestLimitsDoNotWaitForWriters(t *testing.T) {
+	a := newAPI(t)
+	held, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- a.svc.db.Tx(context.Background(), func(*sql.Tx) error {
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held
+	start := time.Now()
+	l := a.call("GET", "/v2.1/limits", nil, "token=member").must(t, 200)
+	close(release)
+	if took := time.Since(start); took > 2*time.Second || !l.has("limits.absolute.totalInstancesUsed") {
+		t.Errorf("limits took %s with a writer holding the lock: %s", took, l.raw)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

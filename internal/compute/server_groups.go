@@ -2,7 +2,6 @@ package compute
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -35,11 +34,8 @@ type ServerGroupSpec struct {
 
 // serverGroupUsage counts a project's (and user's) server groups, for
 // the server_groups quota. Register it with AddUsageCounter.
-func (s *Service) serverGroupUsage(ctx context.Context, tx *sql.Tx, projectID, userID string) (map[string]int64, error) {
-	// On tx: the caller may hold the database's write lock (a server
-	// create checks quota in its transaction), which the pool would wait
-	// for.
-	n, err := s.instances.CountServerGroups(ctx, tx, projectID, userID)
+func (s *Service) serverGroupUsage(ctx context.Context, q Querier, projectID, userID string) (map[string]int64, error) {
+	n, err := s.instances.CountServerGroups(ctx, q, projectID, userID)
 	if err != nil {
 		return nil, err
 	}

@@ -87,8 +87,8 @@ type Created struct {
 // RegisterServerQuota makes quota usage count servers (instances, cores
 // and ram of every server not deleted); New calls it.
 func (s *Service) RegisterServerQuota() {
-	s.AddUsageCounter(func(ctx context.Context, tx *sql.Tx, projectID, userID string) (map[string]int64, error) {
-		n, cores, ram, err := s.instances.CountUsage(ctx, tx, projectID, userID)
+	s.AddUsageCounter(func(ctx context.Context, q Querier, projectID, userID string) (map[string]int64, error) {
+		n, cores, ram, err := s.instances.CountUsage(ctx, q, projectID, userID)
 		if err != nil {
 			return nil, fmt.Errorf("count servers: %w", err)
 		}
