@@ -389,17 +389,18 @@ func (e *OverQuotaError) Error() string {
 // writes what it counts, so concurrent requests cannot both pass.
 func (s *Service) CheckQuota(ctx context.Context, tx *sql.Tx, projectID, userID string, deltas map[string]int64) error {
 	e := &OverQuotaError{Requested: deltas, Used: map[string]int64{}, Allowed: map[string]int64{}}
+	q := s.db.Cached(tx) // every server create runs these
 	scopes := []string{""}
 	if userID != "" {
 		scopes = append(scopes, userID)
 	}
 	over := map[string]bool{}
 	for _, uid := range scopes {
-		limits, err := s.effectiveLimits(ctx, tx, projectID, uid)
+		limits, err := s.effectiveLimits(ctx, q, projectID, uid)
 		if err != nil {
 			return err
 		}
-		used, err := s.usages(ctx, tx, projectID, uid)
+		used, err := s.usages(ctx, q, projectID, uid)
 		if err != nil {
 			return fmt.Errorf("count usage: %w", err)
 		}

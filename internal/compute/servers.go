@@ -336,7 +336,7 @@ func (s *Service) CreateServers(ctx context.Context, p *authn.Principal, spec Se
 	imageInfo := img.Image
 	imageInfo.ID = imageID
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		if err := s.checkMetadataQuota(ctx, tx, p.ProjectID, len(spec.Metadata)); err != nil {
+		if err := s.checkMetadataQuota(ctx, s.db.Cached(tx), p.ProjectID, len(spec.Metadata)); err != nil {
 			return err
 		}
 		n, err := s.reserveInstances(ctx, tx, p, f, spec.MinCount, spec.MaxCount)
