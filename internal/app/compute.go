@@ -171,6 +171,7 @@ func newComputeAPI(ctx context.Context, cfg config.Config, env computeEnv, d *db
 	cc.PolicyFile = cfg.Compute.PolicyFile
 	cc.AuthURI = serviceURL(cfg, "identity")
 	cc.ForceConfigDrive = cfg.Compute.ForceConfigDrive
+	cc.DefaultScheduleZone = cfg.Compute.DefaultScheduleZone
 	cc.Console = compute.ConsoleConfig{NoVNCBaseURL: cfg.Compute.NoVNCProxyBaseURL, SerialBaseURL: cfg.Compute.SerialProxyBaseURL,
 		NoVNCPort: cfg.Compute.NoVNCProxyPort, SerialPort: cfg.Compute.SerialProxyPort}
 	svc, err := compute.New(ctx, cc, compute.Options{DB: d, Log: env.log.With("service", "compute"), Bus: env.bus,

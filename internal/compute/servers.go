@@ -255,6 +255,9 @@ func (s *Service) CreateServers(ctx context.Context, p *authn.Principal, spec Se
 	if err != nil {
 		return nil, err
 	}
+	if zone == "" {
+		zone = s.cfg.DefaultScheduleZone // checked below as a requested one, as Nova's
+	}
 	if host != "" || node != "" {
 		if err := s.authorize(p, policyServerForcedHost, target); err != nil {
 			return nil, err

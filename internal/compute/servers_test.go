@@ -590,3 +590,23 @@ func TestServerTags(t *testing.T) {
 		t.Fatalf("tags left %s", s.raw)
 	}
 }
+
+// [DEFAULT] default_schedule_zone: a server created without a zone is
+// scheduled in it (not in a zone another aggregate made), and it must
+// exist, as a requested one.
+func TestServerCreateDefaultScheduleZone(t *testing.T) {
+	a := newSrvAPI(t)
+	a.svc.cfg.DefaultScheduleZone = "nova"
+	r := a.call("POST", "/v2.1/servers", a.serverBody("z", nil), "2.37", "token=member").must(t, http.StatusAccepted)
+	if task := a.nextTask(t); task.UUID != r.str("server.id") || task.AvailabilityZone != "nova" {
+		t.Fatalf("task %+v", task)
+	}
+	inst, err := a.svc.instances.Get(context.Background(), r.str("server.id"), false)
+	if err != nil || inst.Spec.AvailabilityZone != "nova" {
+		t.Fatalf("request spec zone %q (%v), want nova", inst.Spec.AvailabilityZone, err)
+	}
+	a.svc.cfg.DefaultScheduleZone = "mars"
+	a.call("POST", "/v2.1/servers", a.serverBody("z", nil), "2.37", "token=member").
+		fault(t, 400, "badRequest", "The requested availability zone is not available")
+	a.noMoreTasks(t)
+}

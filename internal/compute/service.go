@@ -39,6 +39,9 @@ type Config struct {
 	// DefaultAvailabilityZone is the zone of hosts in no zone-bearing
 	// aggregate ([DEFAULT] default_availability_zone).
 	DefaultAvailabilityZone string
+	// DefaultScheduleZone is the zone of a server created without one
+	// ([DEFAULT] default_schedule_zone); "" lets the scheduler pick any.
+	DefaultScheduleZone string
 	// InternalAvailabilityZone holds the control services (scheduler,
 	// conductor) and is hidden from the plain zone list
 	// ([DEFAULT] internal_service_availability_zone).

@@ -96,6 +96,9 @@ type ComputeConfig struct {
 	// force_config_drive); on by default, since no network service routes
 	// guests to the metadata API yet.
 	ForceConfigDrive bool `toml:"force_config_drive"`
+	// DefaultScheduleZone is the zone of a server created without one
+	// (Nova's [DEFAULT] default_schedule_zone); "" lets it go to any zone.
+	DefaultScheduleZone string `toml:"default_schedule_zone"`
 }
 
 // PlacementConfig is the placement service's section.

@@ -51,6 +51,12 @@ NETWORK_ONLY+='|\.(test_remove_server_all_security_groups|test_rescued_vm_add_re
 NETWORK_ONLY+='|\.ServerAddressesTestJSON\.test_list_server_addresses\b'
 export TEMPEST_EXCLUDE_REGEX="${TEMPEST_EXCLUDE_REGEX:-$NETWORK_ONLY}"
 
+# Tests that move the (only) compute host into an availability zone and
+# out again run alone, after the others: a server another worker creates
+# meanwhile lands on that host, and then Nova, as Nimbus, refuses the move
+# ("Host aggregate is not empty", "... contain instances in this zone").
+ALONE='^tempest\.api\.compute\.admin\.test_aggregates\.AggregatesAdminTestJSON\.test_aggregate_add_host_create_server_with_az\b'
+
 # The fake driver: servers become ACTIVE without a guest.
 export NIMBUS_COMPUTE_DRIVER=fake
 export NIMBUS_COMPUTE_FAKE_HOSTS="${NIMBUS_COMPUTE_FAKE_HOSTS:-1}"
@@ -209,4 +215,19 @@ export TEMPEST_FLAVOR_REF_ALT="$OUT"
 export TEMPEST_DISCOVER=0
 
 step "tempest ($REGEX, $TEMPEST_CONCURRENCY workers)"
-tempest_run compute "keystone glance nova swift" "$E2E_ROOT/test/tempest/compute.conf"
+TEMPEST_EXCLUDE_REGEX="$TEMPEST_EXCLUDE_REGEX|$ALONE" \
+  tempest_run compute "keystone glance nova swift" "$E2E_ROOT/test/tempest/compute.conf"
+
+if [ "$REGEX" = "$DEFAULT_REGEX" ]; then
+  step "tempest, one worker: the tests that move the compute host between zones"
+  TEMPEST_OUT="$TEMPEST_OUT/alone" REGEX="$ALONE" TEMPEST_CONCURRENCY=1 \
+    tempest_run compute "keystone glance nova swift" "$E2E_ROOT/test/tempest/compute.conf"
+  # One summary of both runs, for the report.
+  "$E2E_PY" - "$TEMPEST_OUT/summary.txt" "$TEMPEST_OUT/alone/summary.txt" <<'PY'
+import sys
+main, alone = sys.argv[1:3]
+h1, _, t1 = open(main).read().partition("\n\n")
+h2, _, t2 = open(alone).read().partition("\n\n")
+open(main, "w").write(h1.rstrip("\n") + "\n" + h2.rstrip("\n") + "\n\n" + t1.rstrip("\n") + "\n" + t2)
+PY
+fi
