@@ -35,8 +35,9 @@ func (c *Conductor) load(ctx context.Context, t tasks.Task, want ...string) (*in
 }
 
 // update writes change to the instance if its task state is still
-// expect, with the events of ctx's buffer. gone is true when the write did not happen because the
-// instance is deleted or another task took it over.
+// expect, with the events waiting in ctx's buffer. gone is true when the
+// write did not happen because the instance is deleted or another task
+// took it over.
 func (c *Conductor) update(ctx context.Context, uuid string, expect []string, change func(*instances.Instance)) (inst *instances.Instance, gone bool, err error) {
 	buf := bufferOf(ctx, uuid)
 	evs := buf.pending()
