@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -417,6 +418,10 @@ func (s *Store) UpdateRecording(ctx context.Context, uuid string, g Guard, evs [
 			oldFault = *inst.Fault
 		}
 		oldFaultPtr := inst.Fault
+		_, before, err := instanceValues(inst)
+		if err != nil {
+			return fmt.Errorf("update instance %s: %w", uuid, err)
+		}
 		if err := change(inst); err != nil {
 			return err
 		}
@@ -426,13 +431,19 @@ func (s *Store) UpdateRecording(ctx context.Context, uuid string, g Guard, evs [
 		if err != nil {
 			return fmt.Errorf("update instance %s: %w", uuid, err)
 		}
+		// Only the columns that changed (updated_at nearly always does):
+		// the indexes and triggers of the others are then left alone.
 		var a args
-		set := make([]string, len(cols))
+		var set []string
 		for n, c := range cols {
-			set[n] = c + " = " + a.add(vals[n])
+			if !reflect.DeepEqual(before[n], vals[n]) {
+				set = append(set, c+" = "+a.add(vals[n]))
+			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE instances SET `+strings.Join(set, ", ")+` WHERE id = `+a.add(id), a...); err != nil {
-			return fmt.Errorf("update instance %s: %w", uuid, err)
+		if len(set) > 0 {
+			if _, err := tx.ExecContext(ctx, `UPDATE instances SET `+strings.Join(set, ", ")+` WHERE id = `+a.add(id), a...); err != nil {
+				return fmt.Errorf("update instance %s: %w", uuid, err)
+			}
 		}
 		if inst.Metadata == nil {
 			inst.Metadata = map[string]string{}
