@@ -6,9 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"sync"
 	"time"
+
+	"github.com/nimbus-cloud/nimbus/internal/fsync"
 )
 
 // SQLite write transactions: one at a time, each durable before it is
@@ -103,21 +104,13 @@ func (w *sqliteWriter) sync() error {
 	return w.err
 }
 
-// fsyncPath fsyncs the file at path. A WAL that is gone was checkpointed
+// fsyncPath fsyncs the WAL at path. A WAL that is gone was checkpointed
 // into the database file, which SQLite synced before removing it.
 func fsyncPath(path string) error {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	if err := fsync.Path(path); !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return nil
 }
 
 // ExecContext runs one statement outside any transaction. For SQLite it

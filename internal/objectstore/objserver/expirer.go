@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/nimbus-cloud/nimbus/internal/fsync"
 	"github.com/nimbus-cloud/nimbus/internal/objectstore/swift"
 )
 
@@ -51,7 +52,7 @@ func (s *Server) addExpiring(d *device, at int64, part int, hash string) error {
 		return fmt.Errorf("create %s: %w", path, err)
 	}
 	f.Close()
-	if err := syncDir(d.expiringDir()); err != nil {
+	if err := fsync.Path(d.expiringDir()); err != nil {
 		return fmt.Errorf("fsync %s: %w", d.expiringDir(), err)
 	}
 	return nil

@@ -207,19 +207,6 @@ func (st *dirState) keptNames() []string {
 	return out
 }
 
-// syncDir makes a directory's entries durable.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
 // mkdirs creates dir and its missing parents up to (not including) stop,
 // returning how many levels it created so the caller can fsync them.
 func mkdirs(dir, stop string) (int, error) {

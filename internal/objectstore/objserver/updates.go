@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nimbus-cloud/nimbus/internal/fsync"
 	"github.com/nimbus-cloud/nimbus/internal/objectstore/swift"
 )
 
@@ -172,7 +173,7 @@ func writeJSONFile(d *device, path string, v any, durable bool) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if durable {
-		if err := syncDir(filepath.Dir(path)); err != nil {
+		if err := fsync.Path(filepath.Dir(path)); err != nil {
 			return fmt.Errorf("fsync %s: %w", filepath.Dir(path), err)
 		}
 	}

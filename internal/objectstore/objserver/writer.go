@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/nimbus-cloud/nimbus/internal/fsync"
 	"github.com/nimbus-cloud/nimbus/internal/objectstore/swift"
 )
 
@@ -257,7 +258,7 @@ func (s *Server) commit(d *device, part int, hash, tmp string, ref fileRef) erro
 		return fmt.Errorf("rename into %s: %w", dir, err)
 	}
 	for p, i := dir, 0; i <= created && i < 4; p, i = filepath.Dir(p), i+1 {
-		if err = syncDir(p); err != nil {
+		if err = fsync.Path(p); err != nil {
 			mu.Unlock()
 			return fmt.Errorf("fsync %s: %w", p, err)
 		}

@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/nimbus-cloud/nimbus/internal/fault"
+	"github.com/nimbus-cloud/nimbus/internal/fsync"
 	"github.com/nimbus-cloud/nimbus/internal/image/store"
 )
 
@@ -69,7 +70,7 @@ func (s *Store) removeLeftovers() error {
 		removed = true
 	}
 	if removed {
-		return syncDir(s.dir)
+		return fsync.Path(s.dir)
 	}
 	return nil
 }
@@ -146,7 +147,7 @@ func (s *Store) Put(ctx context.Context, id string, r io.Reader, maxSize int64) 
 	}
 	// If the unlink fails the next New cleans up.
 	os.Remove(tmp)
-	if err := syncDir(s.dir); err != nil {
+	if err := fsync.Path(s.dir); err != nil {
 		os.Remove(final)
 		return store.Object{}, mediaErr(fmt.Errorf("sync image store: %w", err))
 	}
@@ -210,7 +211,7 @@ func (s *Store) Delete(ctx context.Context, location string) error {
 		}
 		return fmt.Errorf("delete image data %s: %w", path, err)
 	}
-	if err := syncDir(s.dir); err != nil {
+	if err := fsync.Path(s.dir); err != nil {
 		return fmt.Errorf("sync image store: %w", err)
 	}
 	return nil
@@ -239,18 +240,6 @@ func (s *Store) path(location string) (string, error) {
 func mediaErr(err error) error {
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 		return store.ErrFull(err)
-	}
-	return err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
 	}
 	return err
 }
